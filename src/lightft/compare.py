@@ -1,0 +1,143 @@
+"""Compare methods on the same data, seed and budget: one run directory per method and one table.
+
+Each method trains in its own child process (``lightft train``), so its time and peak memory are
+its own, and a crash in one method cannot take the others' finished runs with it. Finished method
+runs found in the output directory are reused, so an interrupted comparison resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from lightft import rundir
+from lightft.config import TrainConfig
+from lightft.errors import LightftError
+from lightft.methods import METHODS
+from lightft.report import human_bytes, markdown_table
+
+BASELINE = "baseline"
+COLUMNS = ["method", "accuracy", "macro-F1", "trainable params", "trainable %", "train time (s)", "samples/s",
+           "peak memory (MB)", "artifact"]
+
+
+@dataclass
+class Comparison:
+    path: Path
+    rows: list[dict[str, Any]]
+
+    def markdown(self) -> str:
+        return comparison_markdown(self.rows)
+
+
+def parse_methods(spec: str | list[str]) -> list[str]:
+    names = [m.strip() for m in spec.split(",")] if isinstance(spec, str) else list(spec)
+    if names == ["all"]:
+        return [BASELINE, *METHODS]
+    unknown = [m for m in names if m not in METHODS and m != BASELINE]
+    if unknown or not names:
+        raise LightftError(
+            f"unknown method(s) in --methods: {', '.join(unknown) or '(none)'}; choose from "
+            f"{BASELINE}, {', '.join(METHODS)} or 'all'"
+        )
+    return list(dict.fromkeys(names))
+
+
+def _row(method: str, metrics: dict, source: str = "eval") -> dict[str, Any]:
+    ev = metrics[source]
+    trained = source == "eval"
+    params, train = metrics.get("params", {}), metrics.get("train", {})
+    return {
+        "method": method,
+        "accuracy": ev["accuracy"],
+        "macro_f1": ev["macro_f1"],
+        "trainable_params": params.get("trainable", 0) if trained else 0,
+        "trainable_percent": params.get("trainable_percent", 0.0) if trained else 0.0,
+        "train_seconds": train.get("seconds") if trained else None,
+        "samples_per_second": train.get("samples_per_second") if trained else None,
+        "peak_memory_mb": train.get("peak_memory_mb") if trained else None,
+        "artifact_bytes": metrics.get("artifact", {}).get("bytes") if trained else None,
+    }
+
+
+def comparison_markdown(rows: list[dict[str, Any]]) -> str:
+    def fmt(v, spec):
+        return "—" if v is None else format(v, spec)
+
+    return markdown_table(COLUMNS, [[
+        r["method"], f"{100 * r['accuracy']:.2f}%", f"{100 * r['macro_f1']:.2f}%", f"{r['trainable_params']:,}",
+        f"{r['trainable_percent']:.4f}%", fmt(r["train_seconds"], ".1f"), fmt(r["samples_per_second"], ".1f"),
+        fmt(r["peak_memory_mb"], ".0f"), human_bytes(r["artifact_bytes"]),
+    ] for r in rows])
+
+
+def _run_child(cfg: TrainConfig, directory: Path) -> dict:
+    """Train one method in a child process and return its metrics."""
+    config_file = directory.parent / f".{directory.name}.config.yaml"
+    rundir.atomic_write_text(config_file, yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+    try:
+        env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+        done = subprocess.run([sys.executable, "-m", "lightft", "train", "--config", str(config_file)], env=env)
+    finally:
+        config_file.unlink(missing_ok=True)
+    if done.returncode != 0:
+        raise LightftError(f"method {cfg.method!r} failed (exit {done.returncode}); its error is printed above")
+    return rundir.read_json(directory / rundir.METRICS)
+
+
+def compare(methods: str | list[str] = "baseline,lora,full", config: TrainConfig | None = None, **overrides) -> Comparison:
+    """Run each method with the same data, seed and budget; write compare.md/compare.json into ``output``.
+
+    Mirrors ``lightft compare``: keyword names are the CLI flags with underscores.
+    """
+    from lightft.pipeline import Session, _absolute_if_local, resolve_config
+
+    names = parse_methods(methods)
+    trained = [m for m in names if m != BASELINE]
+    cfg = resolve_config(config, **{"method": trained[0] if trained else "head", **overrides})
+    cfg.model, cfg.data = _absolute_if_local(cfg.model), _absolute_if_local(cfg.data)
+    output = Path(cfg.output or f"runs/compare-{Path(cfg.data).name.split('.')[0]}")
+    Session(cfg)  # check data, columns, labels and model up front: errors surface here, once
+    output.mkdir(parents=True, exist_ok=True)
+
+    runs: dict[str, dict] = {}
+    for i, method in enumerate(trained):
+        directory = output / method
+        if (directory / rundir.METRICS).is_file():
+            print(f"[compare] reusing the finished run in {directory}", file=sys.stderr)
+            runs[method] = rundir.read_json(directory / rundir.METRICS)
+            continue
+        rundir.check_output_free(directory)
+        print(f"[compare] {i + 1}/{len(trained)}: {method}", file=sys.stderr)
+        want_baseline = BASELINE in names and not any("baseline" in r for r in runs.values())
+        child = dataclasses.replace(cfg, method=method, output=str(directory), lr=None if "lr" not in overrides else cfg.lr,
+                                    baseline=want_baseline)
+        runs[method] = _run_child(child, directory)
+
+    rows = []
+    if BASELINE in names:
+        base = next((r for r in runs.values() if "baseline" in r), None)
+        if base is None:
+            from lightft.pipeline import evaluate
+
+            base = {"baseline": evaluate(cfg.model, cfg.data, **_eval_overrides(cfg))}
+        rows.append(_row(BASELINE, base, "baseline"))
+    rows += [_row(m, runs[m]) for m in trained]
+    rundir.write_json(output / "compare.json", {"methods": names, "config": cfg.to_dict(), "rows": rows})
+    rundir.atomic_write_text(output / "compare.md", f"# lightft compare on {Path(cfg.data).name}\n\n"
+                             f"Model `{cfg.model}`, same data, seed and budget for every method.\n\n"
+                             f"{comparison_markdown(rows)}\n")
+    return Comparison(output, rows)
+
+
+def _eval_overrides(cfg: TrainConfig) -> dict:
+    keep = ("text_column", "label_column", "validation_fraction", "limit_train", "limit_eval", "max_length",
+            "eval_batch_size", "seed", "quiet", "precision")
+    return {k: getattr(cfg, k) for k in keep}

@@ -1,0 +1,156 @@
+"""The run configuration: one typed dataclass that feeds the Python API, the CLI flags and config.yaml."""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from lightft.errors import LightftError
+
+SELECT_CHOICES = ("macro_f1", "accuracy")
+PRECISION_CHOICES = ("auto", "bf16", "fp32")
+
+
+def _opt(default: Any, help: str, *, group: str = "training", metavar: str | None = None):
+    return field(default=default, metadata={"help": help, "group": group, "metavar": metavar})
+
+
+@dataclass
+class TrainConfig:
+    """Everything that defines a training run. Saved resolved as ``config.yaml`` in the run directory."""
+
+    # data
+    model: str = _opt(None, "Encoder to fine-tune: a local directory (save_pretrained layout) or a Hugging Face hub id "
+                      "such as bert-base-cased.", group="model and data", metavar="PATH_OR_ID")
+    data: str = _opt(None, "Labelled data: a directory of split files (train/validation/test as .jsonl, .jsonl.gz, "
+                     ".csv, .tsv or .parquet), a single file, or a hub dataset name (imdb, stanfordnlp/sst2, "
+                     "name:config).", group="model and data", metavar="PATH_OR_NAME")
+    text_column: str | None = _opt(None, "Column holding the text (default: 'text', or the only string column).",
+                                   group="model and data", metavar="NAME")
+    label_column: str | None = _opt(None, "Column holding the label (default: 'label', or the only other column).",
+                                    group="model and data", metavar="NAME")
+    validation_fraction: float = _opt(0.1, "Share of train carved out (stratified, seeded) as validation when the "
+                                      "data has no validation split. Never taken from test.",
+                                      group="model and data", metavar="F")
+    limit_train: int | None = _opt(None, "Train on a seeded random subset of N training rows.",
+                                   group="model and data", metavar="N")
+    limit_eval: int | None = _opt(None, "Evaluate on seeded random subsets of N validation and N test rows.",
+                                  group="model and data", metavar="N")
+    max_length: int = _opt(256, "Truncate texts to this many tokens.", group="model and data", metavar="N")
+    # method
+    method: str = _opt("lora", "Fine-tuning method; `lightft methods` lists them all.", group="method",
+                       metavar="NAME")
+    rank: int = _opt(8, "LoRA rank r.", group="method", metavar="R")
+    alpha: float = _opt(16.0, "LoRA scaling alpha (the update is scaled by alpha/r).", group="method", metavar="A")
+    dropout: float = _opt(0.1, "Dropout on the LoRA branch input.", group="method", metavar="P")
+    targets: str = _opt("auto", "Modules LoRA attaches to: 'auto' (the attention query/value projections of the "
+                        "architecture), 'all-linear', or comma-separated module names.", group="method",
+                        metavar="NAMES")
+    # training
+    epochs: int = _opt(3, "Passes over the training data.", metavar="N")
+    batch_size: int = _opt(16, "Training rows per optimizer micro-batch.", metavar="N")
+    grad_accum: int = _opt(1, "Micro-batches accumulated per optimizer update.", metavar="N")
+    eval_batch_size: int = _opt(64, "Rows per evaluation batch.", metavar="N")
+    lr: float | None = _opt(None, "Peak learning rate (default: the method's own, see `lightft methods`).",
+                            metavar="LR")
+    weight_decay: float = _opt(0.01, "AdamW weight decay (not applied to biases and LayerNorm).", metavar="W")
+    warmup_ratio: float = _opt(0.06, "Share of updates spent warming the learning rate up linearly from 0; it then "
+                               "decays linearly to 0.", metavar="F")
+    max_grad_norm: float = _opt(1.0, "Clip the gradient norm to this value (0 disables clipping).", metavar="N")
+    select: Literal["macro_f1", "accuracy"] = _opt("macro_f1", "Validation metric that picks the best epoch.",
+                                                   metavar="METRIC")
+    patience: int | None = _opt(None, "Stop after N epochs without a better validation score (default: never).",
+                                metavar="N")
+    precision: Literal["auto", "bf16", "fp32"] = _opt("auto", "Numeric precision: auto is bf16 autocast on a GPU "
+                                                      "and fp32 on CPU.", metavar="P")
+    seed: int = _opt(42, "Seed for data subsets, the validation split, head initialisation and batch order.",
+                     metavar="N")
+    baseline: bool = _opt(True, "Evaluate the untrained model on test before training (--no-baseline skips it).")
+    # run
+    output: str | None = _opt(None, "Run directory to create (default: runs/<data>-<method>-<time>). It must not "
+                              "exist yet.", group="output", metavar="DIR")
+    quiet: bool = _opt(False, "No progress bars.", group="output")
+
+    def validate(self) -> "TrainConfig":
+        """Check every field at the boundary and raise one error listing all problems."""
+        problems = []
+        if not self.model:
+            problems.append("--model is required (a local model directory or a hub id such as bert-base-cased)")
+        if not self.data:
+            problems.append("--data is required (a directory of split files, a file, or a hub dataset name)")
+        positive = ["max_length", "epochs", "batch_size", "grad_accum", "eval_batch_size", "rank"]
+        for name in positive:
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                problems.append(f"--{flag(name)} must be a whole number >= 1, got {value!r}")
+        for name in ("limit_train", "limit_eval", "patience"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, int) or value < 1):
+                problems.append(f"--{flag(name)} must be a whole number >= 1, got {value!r}")
+        for name in ("validation_fraction", "dropout", "warmup_ratio"):
+            value = getattr(self, name)
+            upper_open = name == "validation_fraction"
+            if not isinstance(value, (int, float)) or value < 0 or value >= 1 or (upper_open and value == 0):
+                lo = "(0" if upper_open else "[0"
+                problems.append(f"--{flag(name)} must be in {lo}, 1), got {value!r}")
+        if self.lr is not None and not self.lr > 0:
+            problems.append(f"--lr must be > 0, got {self.lr!r}")
+        if self.alpha <= 0:
+            problems.append(f"--alpha must be > 0, got {self.alpha!r}")
+        if self.weight_decay < 0 or self.max_grad_norm < 0:
+            problems.append("--weight-decay and --max-grad-norm must be >= 0")
+        if self.select not in SELECT_CHOICES:
+            problems.append(f"--select must be one of {', '.join(SELECT_CHOICES)}, got {self.select!r}")
+        if self.precision not in PRECISION_CHOICES:
+            problems.append(f"--precision must be one of {', '.join(PRECISION_CHOICES)}, got {self.precision!r}")
+        from lightft.methods import METHODS  # local: methods import heavy libraries
+
+        if self.method not in METHODS:
+            problems.append(f"unknown --method {self.method!r}; choose one of: {', '.join(METHODS)}")
+        if problems:
+            raise LightftError("; ".join(problems))
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def save(self, path: Path) -> None:
+        from lightft.rundir import atomic_write_text
+
+        atomic_write_text(path, yaml.safe_dump(self.to_dict(), sort_keys=False))
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> "TrainConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise LightftError(f"unknown config key(s) {', '.join(unknown)}; expected some of: {', '.join(sorted(known))}")
+        return cls(**values)
+
+    @classmethod
+    def load(cls, path: str | Path) -> "TrainConfig":
+        path = Path(path)
+        if not path.is_file():
+            raise LightftError(f"config file {path} not found; pass the config.yaml of an earlier run")
+        try:
+            values = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise LightftError(f"config file {path} is not valid YAML: {str(exc).splitlines()[0]}") from None
+        if not isinstance(values, dict):
+            raise LightftError(f"config file {path} must hold a mapping of option: value, found {type(values).__name__}")
+        return cls.from_dict(values)
+
+
+def flag(name: str) -> str:
+    """The CLI spelling of a config field: ``limit_train`` -> ``limit-train``."""
+    return name.replace("_", "-")
+
+
+def field_types() -> dict[str, Any]:
+    """Resolved type hints of the config fields (used by the CLI to build flags)."""
+    return typing.get_type_hints(TrainConfig)

@@ -1,0 +1,117 @@
+"""Batches with little padding: length-grouped (or token-budgeted) batch plans and a dynamic-padding collator."""
+
+from __future__ import annotations
+
+import random
+from typing import Iterator, Sequence
+
+import torch
+from torch.utils.data import Dataset, Sampler
+
+MEGABATCH = 50  # batches sorted together; larger = less padding, less randomness
+
+
+class TokenizedDataset(Dataset):
+    """Token-id lists with their label ids."""
+
+    def __init__(self, input_ids: list[list[int]], labels: Sequence[int] | None = None):
+        self.input_ids = input_ids
+        self.labels = list(labels) if labels is not None else None
+
+    def __len__(self) -> int:
+        return len(self.input_ids)
+
+    def __getitem__(self, i: int) -> dict:
+        item = {"input_ids": self.input_ids[i], "index": i}
+        if self.labels is not None:
+            item["label"] = self.labels[i]
+        return item
+
+    @property
+    def lengths(self) -> list[int]:
+        return [len(x) for x in self.input_ids]
+
+
+def _chunk_by_budget(order: list[int], lengths: Sequence[int], batch_size: int, max_tokens: int | None) -> list[list[int]]:
+    """Cut an ordered index list into batches of at most ``batch_size`` rows and ``max_tokens`` padded tokens."""
+    batches, current, longest = [], [], 0
+    for i in order:
+        grown = max(longest, lengths[i])
+        too_many_rows = max_tokens is None and len(current) >= batch_size
+        over_budget = max_tokens is not None and current and grown * (len(current) + 1) > max_tokens
+        if current and (too_many_rows or over_budget):
+            batches.append(current)
+            current, grown = [], lengths[i]
+        current.append(i)
+        longest = grown
+    if current:
+        batches.append(current)
+    return batches
+
+
+def train_batches(lengths: Sequence[int], batch_size: int, *, seed: int, epoch: int,
+                  max_tokens: int | None = None) -> list[list[int]]:
+    """Shuffled, length-grouped batches: shuffle rows, sort each megabatch by length, cut, shuffle batches.
+
+    With ``max_tokens`` the batches are sized by padded tokens instead of rows (token-budget batching).
+    The plan depends only on (lengths, seed, epoch), so a run and its resume see the same batches.
+    """
+    rng = random.Random(seed * 1_000_003 + epoch)
+    order = list(range(len(lengths)))
+    rng.shuffle(order)
+    if max_tokens is None:
+        rows_per_group = batch_size * MEGABATCH
+    else:
+        mean_length = max(1, sum(lengths) // max(1, len(lengths)))
+        rows_per_group = MEGABATCH * max(1, max_tokens // mean_length)
+    batches: list[list[int]] = []
+    for start in range(0, len(order), rows_per_group):
+        group = sorted(order[start : start + rows_per_group], key=lambda i: -lengths[i])
+        batches += _chunk_by_budget(group, lengths, batch_size, max_tokens)
+    rng.shuffle(batches)
+    return batches
+
+
+def eval_batches(lengths: Sequence[int], batch_size: int, max_tokens: int | None = None) -> list[list[int]]:
+    """Length-sorted batches for inference; results are put back in input order by index."""
+    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
+    return _chunk_by_budget(order, lengths, batch_size, max_tokens)
+
+
+class BatchPlan(Sampler[list[int]]):
+    """A batch sampler that re-plans its batches each epoch (call ``set_epoch``)."""
+
+    def __init__(self, lengths: Sequence[int], batch_size: int, *, seed: int, max_tokens: int | None = None):
+        self.lengths, self.batch_size, self.seed, self.max_tokens = list(lengths), batch_size, seed, max_tokens
+        self.set_epoch(0)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+        self.batches = train_batches(self.lengths, self.batch_size, seed=self.seed, epoch=epoch, max_tokens=self.max_tokens)
+
+    def __iter__(self) -> Iterator[list[int]]:
+        return iter(self.batches)
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+
+class PadCollator:
+    """Pad a list of items to the longest in the batch (rounded up to ``multiple``)."""
+
+    def __init__(self, pad_token_id: int, multiple: int = 8):
+        self.pad_token_id, self.multiple = pad_token_id, multiple
+
+    def __call__(self, items: list[dict]) -> dict[str, torch.Tensor]:
+        longest = max(len(it["input_ids"]) for it in items)
+        width = -(-longest // self.multiple) * self.multiple
+        ids = torch.full((len(items), width), self.pad_token_id, dtype=torch.long)
+        mask = torch.zeros((len(items), width), dtype=torch.long)
+        for row, it in enumerate(items):
+            n = len(it["input_ids"])
+            ids[row, :n] = torch.tensor(it["input_ids"], dtype=torch.long)
+            mask[row, :n] = 1
+        batch = {"input_ids": ids, "attention_mask": mask, "index": torch.tensor([it["index"] for it in items])}
+        if "label" in items[0]:
+            batch["labels"] = torch.tensor([it["label"] for it in items], dtype=torch.long)
+        return batch

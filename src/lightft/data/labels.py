@@ -1,0 +1,51 @@
+"""The label <-> id map, saved as labels.json in the run directory and reused by predict."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+from lightft.errors import LightftError
+from lightft.rundir import read_json, write_json
+
+
+@dataclass(frozen=True)
+class LabelMap:
+    """Labels in id order: ``names[i]`` is the label of class id ``i``."""
+
+    names: tuple[Any, ...]
+
+    @classmethod
+    def from_labels(cls, labels: Sequence[Any]) -> "LabelMap":
+        """Integers keep their order (0..K-1 stay their own ids); strings sort alphabetically."""
+        return cls(tuple(sorted(set(labels), key=lambda v: (isinstance(v, str), v))))
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    @property
+    def id2label(self) -> dict[int, str]:
+        return {i: str(name) for i, name in enumerate(self.names)}
+
+    @property
+    def label2id(self) -> dict[str, int]:
+        return {str(name): i for i, name in enumerate(self.names)}
+
+    def encode(self, labels: Sequence[Any], split: str) -> list[int]:
+        index = {name: i for i, name in enumerate(self.names)}
+        unknown = sorted({str(v) for v in labels if v not in index})
+        if unknown:
+            count = sum(1 for v in labels if v not in index)
+            raise LightftError(
+                f"label(s) {', '.join(map(repr, unknown))} appear in the {split} split ({count} rows) but never in "
+                f"train, which has {', '.join(map(repr, map(str, self.names)))}; fix the labels or drop those rows"
+            )
+        return [index[v] for v in labels]
+
+    def save(self, path: Path) -> None:
+        write_json(path, {"labels": list(self.names), "id2label": self.id2label})
+
+    @classmethod
+    def load(cls, path: Path) -> "LabelMap":
+        return cls(tuple(read_json(path)["labels"]))

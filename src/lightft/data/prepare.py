@@ -1,0 +1,189 @@
+"""Turn raw tables into checked train/validation/test splits: columns, labels, carve-outs and limits."""
+
+from __future__ import annotations
+
+import random
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+from lightft.data.labels import LabelMap
+from lightft.data.sources import Table, load_source
+from lightft.errors import LightftError
+
+TEXT_DEFAULTS = ("text", "sentence", "review", "content", "question")
+LABEL_DEFAULTS = ("label", "labels", "target", "class", "category", "coarse_label")
+
+
+@dataclass
+class Split:
+    texts: list[str]
+    labels: list[int]
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    def subset(self, indices: Sequence[int]) -> "Split":
+        return Split([self.texts[i] for i in indices], [self.labels[i] for i in indices])
+
+
+@dataclass
+class Splits:
+    train: Split
+    validation: Split
+    test: Split
+    labels: LabelMap
+    name: str
+    text_column: str
+    label_column: str
+    notes: list[str]
+
+    def sizes(self) -> dict[str, int]:
+        return {"train": len(self.train), "validation": len(self.validation), "test": len(self.test)}
+
+
+def _pick_column(table: Table, requested: str | None, defaults: Sequence[str], role: str, flag: str,
+                 exclude: str | None = None) -> str:
+    columns = list(table)
+    if requested is not None:
+        if requested not in table:
+            raise LightftError(
+                f"{role} column {requested!r} ({flag}) not found; the columns are: {', '.join(columns)}; "
+                f"pass {flag} with one of them"
+            )
+        return requested
+    for name in defaults:
+        if name in table and name != exclude:
+            return name
+    others = [c for c in columns if c != exclude]
+    if role == "text":
+        others = [c for c in others if any(isinstance(v, str) for v in table[c][:100])]
+    if len(others) == 1:
+        return others[0]
+    raise LightftError(
+        f"cannot tell which column holds the {role}; the columns are: {', '.join(columns)}; pass {flag} NAME"
+    )
+
+
+def _normalise_labels(values: list[Any], split: str, column: str) -> list[Any]:
+    """Labels as ints when every value is an integer (or an integer string, as csv gives); else strings."""
+    missing = [i for i, v in enumerate(values) if v is None or (isinstance(v, str) and not v.strip())]
+    if missing:
+        raise LightftError(
+            f"{split} row {missing[0] + 1} has no label in column {column!r} ({len(missing)} such rows); "
+            "fill in the labels or drop those rows"
+        )
+    if all(isinstance(v, bool) for v in values):
+        return [int(v) for v in values]
+    if all(isinstance(v, int) or (isinstance(v, str) and v.strip().lstrip("-").isdigit()) for v in values):
+        return [int(v) for v in values]
+    if all(isinstance(v, float) and v.is_integer() for v in values):
+        return [int(v) for v in values]
+    return [str(v) for v in values]
+
+
+def _check_texts(values: list[Any], split: str, column: str) -> list[str]:
+    for i, v in enumerate(values):
+        if not isinstance(v, str) or not v.strip():
+            found = "an empty text" if isinstance(v, str) or v is None else f"a {type(v).__name__} instead of text"
+            raise LightftError(
+                f"{split} row {i + 1} has {found} in column {column!r}; every row needs non-empty text "
+                "(remove the row or fill it in, or pick another --text-column)"
+            )
+    return values
+
+
+def stratified_split(labels: Sequence[int], fraction: float, seed: int) -> tuple[list[int], list[int]]:
+    """Seeded stratified split of row indices into (kept, carved); each class gives ``fraction`` of its rows."""
+    rng = random.Random(seed)
+    by_class: dict[int, list[int]] = defaultdict(list)
+    for i, label in enumerate(labels):
+        by_class[label].append(i)
+    kept, carved = [], []
+    for label in sorted(by_class):
+        rows = by_class[label]
+        rng.shuffle(rows)
+        n = round(len(rows) * fraction) if len(rows) > 1 else 0
+        carved += rows[:n]
+        kept += rows[n:]
+    return sorted(kept), sorted(carved)
+
+
+def random_subset(split: Split, n: int | None, seed: int) -> Split:
+    if n is None or n >= len(split):
+        return split
+    indices = sorted(random.Random(seed).sample(range(len(split)), n))
+    return split.subset(indices)
+
+
+def prepare_splits(
+    data: str,
+    *,
+    text_column: str | None = None,
+    label_column: str | None = None,
+    validation_fraction: float = 0.1,
+    limit_train: int | None = None,
+    limit_eval: int | None = None,
+    seed: int = 42,
+    label_map: LabelMap | None = None,
+) -> Splits:
+    """Load ``data`` and return checked splits with labels mapped to ids.
+
+    The map comes from train, or is ``label_map`` (a trained run's) when given.
+    """
+    tables, name = load_source(data)
+    notes: list[str] = []
+    first = tables.get("train", tables.get("all"))
+    text_col = _pick_column(first, text_column, TEXT_DEFAULTS, "text", "--text-column")
+    label_col = _pick_column(first, label_column, LABEL_DEFAULTS, "label", "--label-column", exclude=text_col)
+
+    raw: dict[str, tuple[list[str], list[Any]]] = {}
+    for split, table in tables.items():
+        for col, role, flag in ((text_col, "text", "--text-column"), (label_col, "label", "--label-column")):
+            if col not in table:
+                raise LightftError(
+                    f"{role} column {col!r} ({flag}) not found in the {split} split; its columns are: "
+                    f"{', '.join(table)}; pass {flag} with one of them"
+                )
+        if split != "train" and split != "all" and all(v is None for v in table[label_col]):
+            notes.append(f"the {split} split has no labels and was not used")
+            continue
+        texts = _check_texts(table[text_col], split, text_col)
+        raw[split] = (texts, _normalise_labels(table[label_col], split, label_col))
+
+    if "all" in raw:  # a single file: carve validation and test out of it
+        texts, labels = raw.pop("all")
+        raw["train"] = (texts, labels)
+        notes.append(f"a single file was given: {validation_fraction:.0%} of it is held out as test and "
+                     f"{validation_fraction:.0%} as validation (stratified, seed {seed})")
+    train_texts, train_labels = raw["train"]
+    trained_map = label_map is not None
+    label_map = label_map or LabelMap.from_labels(train_labels)
+    if len(label_map) < 2 and not trained_map:
+        raise LightftError(
+            f"the training data has a single class ({label_map.names[0]!r} in column {label_col!r}); "
+            "classification needs at least 2 classes: check --label-column and the file"
+        )
+    train = Split(train_texts, label_map.encode(train_labels, "train"))
+    evaluated = {s: Split(t, label_map.encode(lbls, s)) for s, (t, lbls) in raw.items() if s != "train"}
+    if "test" not in evaluated:
+        kept, carved = stratified_split(train.labels, validation_fraction, seed + 1)
+        evaluated["test"], train = train.subset(carved), train.subset(kept)
+        if not any("single file" in n for n in notes):
+            notes.append(f"no test split: {validation_fraction:.0%} of train is held out as test (stratified)")
+    if "validation" not in evaluated:
+        kept, carved = stratified_split(train.labels, validation_fraction, seed)
+        evaluated["validation"], train = train.subset(carved), train.subset(kept)
+        notes.append(f"no validation split: {validation_fraction:.0%} of train is held out as validation "
+                     f"(stratified, seed {seed}); test is untouched")
+    train = random_subset(train, limit_train, seed)
+    validation = random_subset(evaluated["validation"], limit_eval, seed)
+    test = random_subset(evaluated["test"], limit_eval, seed)
+    if len(set(train.labels)) < 2 and not trained_map:
+        raise LightftError(
+            f"the training subset has a single class after --limit-train {limit_train}; raise --limit-train"
+        )
+    for split_name, split in (("validation", validation), ("test", test)):
+        if len(split) == 0:
+            raise LightftError(f"the {split_name} split is empty; add rows or raise --validation-fraction")
+    return Splits(train, validation, test, label_map, name, text_col, label_col, notes)

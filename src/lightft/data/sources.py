@@ -1,0 +1,127 @@
+"""Read labelled text tables from local files (jsonl, csv, tsv, parquet) or a hub dataset into columns."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+from lightft.errors import LightftError
+from lightft.hub import require_hub
+
+Table = dict[str, list[Any]]  # column name -> values
+SUFFIXES = (".jsonl", ".jsonl.gz", ".json", ".csv", ".csv.gz", ".tsv", ".tsv.gz", ".parquet")
+SPLIT_ALIASES = {
+    "train": ("train", "training"),
+    "validation": ("validation", "valid", "val", "dev"),
+    "test": ("test", "testing", "eval"),
+}
+
+
+def _suffix(path: Path) -> str | None:
+    name = path.name.lower()
+    return next((s for s in sorted(SUFFIXES, key=len, reverse=True) if name.endswith(s)), None)
+
+
+def _open_text(path: Path) -> io.TextIOBase:
+    if path.name.lower().endswith(".gz"):
+        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8", newline="")
+    return open(path, encoding="utf-8", newline="")
+
+
+def _rows_to_table(rows: list[dict[str, Any]], path: Path) -> Table:
+    columns: list[str] = []
+    for row in rows:
+        for key in row:
+            if key not in columns:
+                columns.append(key)
+    return {c: [row.get(c) for row in rows] for c in columns}
+
+
+def read_table(path: Path) -> Table:
+    """Read one file into columns. Numbers in csv/tsv stay strings; the label step normalises them."""
+    suffix = _suffix(path)
+    if suffix is None:
+        raise LightftError(f"cannot read {path}: expected a .jsonl, .jsonl.gz, .csv, .tsv or .parquet file")
+    if suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        return pq.read_table(path).to_pydict()
+    with _open_text(path) as fh:
+        if suffix.startswith((".jsonl", ".json")):
+            rows = []
+            for number, line in enumerate(fh, 1):
+                if not line.strip():
+                    continue
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError as exc:
+                    raise LightftError(f"{path} line {number} is not valid JSON ({exc.msg}); expected one JSON object per line") from None
+                if not isinstance(row, dict):
+                    raise LightftError(f"{path} line {number} is a JSON {type(row).__name__}; expected an object like {{\"text\": ..., \"label\": ...}}")
+                rows.append(row)
+        else:
+            delimiter = "\t" if suffix.startswith(".tsv") else ","
+            rows = list(csv.DictReader(fh, delimiter=delimiter))
+    if not rows:
+        raise LightftError(f"{path} holds no rows; expected a header and labelled rows")
+    return _rows_to_table(rows, path)
+
+
+def _split_files(directory: Path) -> dict[str, Path]:
+    found: dict[str, Path] = {}
+    for path in sorted(directory.iterdir()):
+        suffix = _suffix(path)
+        if suffix is None:
+            continue
+        stem = path.name[: -len(suffix)].lower()
+        for split, aliases in SPLIT_ALIASES.items():
+            if stem in aliases:
+                if split in found:
+                    raise LightftError(f"{directory} has two {split} files ({found[split].name}, {path.name}); keep one")
+                found[split] = path
+    return found
+
+
+def load_source(spec: str) -> tuple[dict[str, Table], str]:
+    """Load ``--data`` into split tables. Returns the tables and a short name for the data."""
+    path = Path(spec).expanduser()
+    if path.is_dir():
+        files = _split_files(path)
+        if "train" not in files:
+            raise LightftError(
+                f"no train file in {path}; expected train.jsonl (or .jsonl.gz, .csv, .tsv, .parquet) with optional "
+                "validation.* and test.* beside it"
+            )
+        return {split: read_table(f) for split, f in files.items()}, path.name
+    if path.is_file():
+        return {"all": read_table(path)}, path.name.split(".")[0]
+    looks_local = spec.startswith((".", "/", "~")) or _suffix(path) is not None or spec.count("/") > 1
+    if looks_local or not spec:
+        raise LightftError(f"data {spec!r} not found; pass an existing file or directory with --data")
+    return _load_hub_dataset(spec), spec.replace("/", "-").replace(":", "-")
+
+
+def _load_hub_dataset(spec: str) -> dict[str, Table]:
+    name, _, config = spec.partition(":")
+    require_hub("dataset", name, "--data")
+    import datasets
+
+    try:
+        loaded = datasets.load_dataset(name, config or None)
+    except Exception as exc:  # datasets raises many types; the user needs one line
+        raise LightftError(f"could not load hub dataset {spec!r}: {str(exc).splitlines()[0]}") from None
+    tables: dict[str, Table] = {}
+    for split, ds in loaded.items():
+        table = ds.to_dict()
+        for column, feature in ds.features.items():
+            if isinstance(feature, datasets.ClassLabel):  # store names, not ids, so labels.json is readable
+                table[column] = [feature.int2str(v) if v is not None and v >= 0 else None for v in table[column]]
+        canonical = next((k for k, aliases in SPLIT_ALIASES.items() if split in aliases), split)
+        tables[canonical] = table
+    if "train" not in tables:
+        raise LightftError(f"hub dataset {spec!r} has no train split (it has {', '.join(tables)})")
+    return tables

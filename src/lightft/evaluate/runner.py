@@ -1,0 +1,53 @@
+"""Batched, length-sorted inference over token-id lists, with results back in input order."""
+
+from __future__ import annotations
+
+import time
+from typing import Sequence
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from lightft.data.batching import PadCollator, eval_batches
+from lightft.evaluate.metrics import classification_metrics
+from lightft.runtime import autocast
+
+
+@torch.inference_mode()
+def predict_logits(model: nn.Module, input_ids: list[list[int]], *, pad_token_id: int, batch_size: int,
+                   device: torch.device, precision: str = "fp32", quiet: bool = False, desc: str = "evaluating") -> np.ndarray:
+    """Logits for every sequence, shape (n, num_labels), float32, in input order."""
+    was_training = model.training
+    model.eval()
+    collate = PadCollator(pad_token_id)
+    batches = eval_batches([len(x) for x in input_ids], batch_size)
+    out: list[torch.Tensor] = [None] * len(batches)  # type: ignore[list-item]
+    order: list[int] = []
+    with tqdm(total=len(input_ids), desc=desc, unit="text", disable=quiet, leave=False) as bar:
+        for b, rows in enumerate(batches):
+            batch = collate([{"input_ids": input_ids[i], "index": i} for i in rows])
+            with autocast(device, precision):
+                logits = model(input_ids=batch["input_ids"].to(device), attention_mask=batch["attention_mask"].to(device)).logits
+            out[b] = logits.float()
+            order += rows
+            bar.update(len(rows))
+    model.train(was_training)
+    if not out:
+        return np.zeros((0, 0), dtype=np.float32)
+    stacked = torch.cat(out).cpu().numpy()  # one device->host copy for the whole split
+    result = np.empty_like(stacked)
+    result[np.asarray(order)] = stacked
+    return result
+
+
+def evaluate_split(model: nn.Module, input_ids: list[list[int]], labels: Sequence[int], names: Sequence[str], **kwargs) -> dict:
+    """Metrics for one split, plus its wall time and throughput."""
+    start = time.perf_counter()
+    logits = predict_logits(model, input_ids, **kwargs)
+    seconds = time.perf_counter() - start
+    metrics = classification_metrics(logits, labels, names)
+    metrics["seconds"] = round(seconds, 3)
+    metrics["samples_per_second"] = round(len(input_ids) / seconds, 2) if seconds > 0 else None
+    return metrics

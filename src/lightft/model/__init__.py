@@ -1,0 +1,6 @@
+"""Model: load the encoder and tokenizer, find the classifier head, and run it padding-free on GPU."""
+
+from lightft.model.heads import head_module_names
+from lightft.model.load import load_model, load_tokenizer
+
+__all__ = ["head_module_names", "load_model", "load_tokenizer"]

@@ -1,0 +1,200 @@
+"""The train and evaluate pipelines: data -> model + method -> fit -> test -> run directory.
+
+``train`` does all the expensive work first and writes the run directory last, in one staged
+step, so a failure never leaves a half-written run and a finished run is never half-saved.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import platform
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import torch
+from accelerate import Accelerator
+
+from lightft import rundir
+from lightft.config import TrainConfig
+from lightft.data import prepare_splits
+from lightft.data.batching import TokenizedDataset
+from lightft.data.tokenize import tokenize
+from lightft.errors import LightftError
+from lightft.evaluate import evaluate_split
+from lightft.methods import count_parameters, get_method
+from lightft.model import head_module_names, load_model, load_tokenizer
+from lightft.report import render_report
+from lightft.runtime import default_device, resolve_precision, seed_everything
+from lightft.train import Hyper, fit
+from lightft.train.loop import restore
+
+
+@dataclass
+class RunResult:
+    """A finished run: where it lives and what it measured."""
+
+    path: Path
+    metrics: dict[str, Any]
+    config: TrainConfig
+
+
+def resolve_config(config: TrainConfig | str | Path | None = None, **overrides) -> TrainConfig:
+    """Build a validated config from a TrainConfig, a config.yaml path, and/or keyword overrides."""
+    if isinstance(config, (str, Path)):
+        config = TrainConfig.load(config)
+    base = dataclasses.asdict(config) if config is not None else {}
+    return TrainConfig.from_dict({**base, **overrides}).validate()
+
+
+def _absolute_if_local(spec: str) -> str:
+    path = Path(spec).expanduser()
+    return str(path.resolve()) if path.exists() else spec
+
+
+def default_output(cfg: TrainConfig) -> Path:
+    name = Path(cfg.data.rstrip("/")).name.split(".")[0] or "data"
+    return Path("runs") / f"{name}-{cfg.method}-{datetime.now():%Y%m%d-%H%M%S}"
+
+
+def _environment(device: torch.device, precision: str) -> dict:
+    import peft
+    import transformers
+
+    gpu = torch.cuda.get_device_name(device) if device.type == "cuda" else None
+    return {
+        "device": gpu or f"cpu ({torch.get_num_threads()} threads, {platform.processor() or platform.machine()})",
+        "precision": precision,
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "peft": peft.__version__,
+        "python": platform.python_version(),
+    }
+
+
+class Session:
+    """Data, tokenizer and device for one config: shared by train and evaluate."""
+
+    def __init__(self, cfg: TrainConfig, label_map=None):
+        self.cfg = cfg
+        seed_everything(cfg.seed)
+        self.splits = prepare_splits(
+            cfg.data, text_column=cfg.text_column, label_column=cfg.label_column,
+            validation_fraction=cfg.validation_fraction, limit_train=cfg.limit_train,
+            limit_eval=cfg.limit_eval, seed=cfg.seed, label_map=label_map,
+        )
+        self.tokenizer = load_tokenizer(cfg.model)
+        self.device = default_device()
+        self.precision = resolve_precision(cfg.precision, self.device)
+        self._ids: dict[str, list[list[int]]] = {}
+
+    def ids(self, split: str) -> list[list[int]]:
+        if split not in self._ids:
+            texts = getattr(self.splits, split).texts
+            self._ids[split] = tokenize(self.tokenizer, texts, self.cfg.max_length, desc=f"tokenizing {split}", quiet=self.cfg.quiet)
+        return self._ids[split]
+
+    def evaluate(self, model, split: str, desc: str) -> dict:
+        return evaluate_split(
+            model, self.ids(split), getattr(self.splits, split).labels, [str(n) for n in self.splits.labels.names],
+            pad_token_id=self.tokenizer.pad_token_id, batch_size=self.cfg.eval_batch_size,
+            device=self.device, precision=self.precision, quiet=self.cfg.quiet, desc=desc,
+        )
+
+    def data_summary(self) -> dict:
+        s = self.splits
+        return {"name": s.name, "source": self.cfg.data, "sizes": s.sizes(), "text_column": s.text_column,
+                "label_column": s.label_column, "labels": [str(n) for n in s.labels.names], "notes": s.notes}
+
+
+def train(config: TrainConfig | str | Path | None = None, **overrides) -> RunResult:
+    """Fine-tune ``model`` on ``data`` with ``method`` and write a run directory.
+
+    Mirrors ``lightft train``: keyword names are the CLI flags with underscores, e.g.
+    ``lightft.train(model="path/to/minilm", data="data/", method="lora", epochs=1)``.
+    """
+    cfg = resolve_config(config, **overrides)
+    method = get_method(cfg.method)
+    cfg.model, cfg.data = _absolute_if_local(cfg.model), _absolute_if_local(cfg.data)
+    cfg.lr = cfg.lr if cfg.lr is not None else method.lr
+    output = Path(cfg.output) if cfg.output else default_output(cfg)
+    cfg.output = str(output)
+    rundir.check_output_free(output)
+    started = time.perf_counter()
+
+    session = Session(cfg)
+    for split in ("train", "validation", "test"):
+        session.ids(split)
+    model = load_model(cfg.model, session.splits.labels, seed=cfg.seed)
+    accelerator = Accelerator(cpu=session.device.type == "cpu",
+                              mixed_precision="bf16" if session.precision == "bf16" else "no",
+                              gradient_accumulation_steps=cfg.grad_accum)
+    model.to(session.device)
+    metrics: dict[str, Any] = {"method": cfg.method, "model": cfg.model}
+    if cfg.baseline:
+        metrics["baseline"] = session.evaluate(model, "test", "baseline (untrained head) on test")
+    head = head_module_names(model)
+    model = method.attach(model, cfg)
+    _check_head_trains(model, head, cfg.method)
+    params = count_parameters(model)
+    hp = Hyper(lr=cfg.lr, epochs=cfg.epochs, batch_size=cfg.batch_size, grad_accum=cfg.grad_accum,
+               weight_decay=cfg.weight_decay, warmup_ratio=cfg.warmup_ratio, max_grad_norm=cfg.max_grad_norm,
+               select=cfg.select, patience=cfg.patience, seed=cfg.seed)
+    result = fit(model, TokenizedDataset(session.ids("train"), session.splits.train.labels), hp,
+                 pad_token_id=session.tokenizer.pad_token_id,
+                 validate=lambda m: session.evaluate(m, "validation", "validating"),
+                 accelerator=accelerator, quiet=cfg.quiet)
+    model = accelerator.unwrap_model(model)
+    restore(model, result.best_state)
+    metrics["eval"] = session.evaluate(model, "test", "testing (best epoch)")
+    metrics["validation"] = result.history[result.best_epoch - 1]["validation"]
+    metrics["params"] = {**params, "trainable_percent": round(100 * params["trainable"] / params["total"], 4)}
+    metrics["train"] = {**result.summary(), "epochs_run": len(result.history)}
+    metrics["history"] = result.history
+    metrics["data"] = session.data_summary()
+    metrics["environment"] = _environment(session.device, session.precision)
+
+    with rundir.staged_directory(output) as staging:
+        method.save(model, staging)
+        session.tokenizer.save_pretrained(str(staging))
+        session.splits.labels.save(staging / rundir.LABELS)
+        cfg.save(staging / rundir.CONFIG)
+        metrics["artifact"] = {"bytes": rundir.directory_size(staging)}
+        metrics["wall_seconds"] = round(time.perf_counter() - started, 2)
+        rundir.write_json(staging / rundir.METRICS, metrics)
+        rundir.atomic_write_text(staging / rundir.REPORT, render_report(metrics, cfg.to_dict()))
+    return RunResult(output, metrics, cfg)
+
+
+def _check_head_trains(model, head: list[str], method: str) -> None:
+    """A head left frozen is the most reported peft bug; make it impossible."""
+    names = [n for n, p in model.named_parameters() if not p.requires_grad]
+    frozen = [n for n in names if any(f".{h}." in f".{n}" and "original_module" not in n for h in head)]
+    if frozen:
+        raise RuntimeError(f"method {method!r} left classifier-head parameters frozen: {frozen[:3]}")
+
+
+def evaluate(model: str, data: str, *, split: str = "test", **overrides) -> dict[str, Any]:
+    """Evaluate a run directory, or a bare model with its untrained head (the out-of-the-box baseline).
+
+    Mirrors ``lightft eval MODEL_OR_RUN --data DATA``.
+    """
+    if split not in ("validation", "test"):
+        raise LightftError(f"--split must be validation or test, got {split!r}")
+    run = Path(model)
+    if (run / rundir.CONFIG).is_file():
+        from lightft.predict import load
+
+        predictor = load(run)
+        cfg = resolve_config(predictor.config, data=data, **overrides)
+        session = Session(cfg, label_map=predictor.labels)
+        net, kind = predictor.model, "run"
+    else:
+        cfg = resolve_config(model=model, data=data, method="head", **overrides)
+        session = Session(cfg)
+        net, kind = load_model(cfg.model, session.splits.labels, seed=cfg.seed).to(session.device), "baseline"
+    net.to(session.device)
+    metrics = session.evaluate(net, split, f"evaluating {split}")
+    return {"kind": kind, "model": model, "split": split, "data": session.data_summary(), **metrics}

@@ -1,0 +1,77 @@
+"""Load a finished run directory and predict labels and probabilities for new texts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from lightft import rundir
+from lightft.config import TrainConfig
+from lightft.data.labels import LabelMap
+from lightft.data.tokenize import tokenize
+from lightft.errors import LightftError
+from lightft.evaluate import predict_logits
+from lightft.methods import get_method
+from lightft.model.load import _quiet_transformers
+from lightft.runtime import default_device, resolve_precision
+
+
+class Predictor:
+    """A trained classifier from a run directory (LoRA adapters merged into the weights)."""
+
+    def __init__(self, run_dir: str | Path, *, device: str | torch.device | None = None):
+        self.path = rundir.require_run_dir(run_dir)
+        self.config = TrainConfig.load(self.path / rundir.CONFIG)
+        self.labels = LabelMap.load(self.path / rundir.LABELS)
+        self.method = get_method(self.config.method)
+        self.device = torch.device(device) if device else default_device()
+        self.precision = resolve_precision(self.config.precision, self.device)
+        from transformers import AutoTokenizer
+
+        with _quiet_transformers():
+            self.tokenizer = AutoTokenizer.from_pretrained(str(self.path), local_files_only=True)
+            self.model = self.method.load(self.config, self.labels, self.path).to(self.device).eval()
+
+    def logits(self, texts: Sequence[str], *, batch_size: int = 64, quiet: bool = True) -> np.ndarray:
+        texts = list(texts)
+        empty = [i for i, t in enumerate(texts) if not isinstance(t, str) or not t.strip()]
+        if empty:
+            raise LightftError(f"text {empty[0] + 1} of {len(texts)} is empty; every text to predict needs content")
+        ids = tokenize(self.tokenizer, texts, self.config.max_length, quiet=quiet)
+        return predict_logits(self.model, ids, pad_token_id=self.tokenizer.pad_token_id, batch_size=batch_size,
+                              device=self.device, precision=self.precision, quiet=quiet, desc="predicting")
+
+    def predict(self, texts: Sequence[str], *, batch_size: int = 64, quiet: bool = True) -> list[dict]:
+        """For each text: ``{"text", "label", "score", "probabilities": {label: p}}``."""
+        logits = self.logits(texts, batch_size=batch_size, quiet=quiet)
+        probs = torch.softmax(torch.from_numpy(logits).double(), dim=-1).numpy()
+        names = [str(n) for n in self.labels.names]
+        out = []
+        for text, p in zip(texts, probs):
+            best = int(p.argmax())
+            out.append({"text": text, "label": self.labels.names[best], "score": float(p[best]),
+                        "probabilities": {names[i]: float(v) for i, v in enumerate(p)}})
+        return out
+
+
+def load(run_dir: str | Path, **kwargs) -> Predictor:
+    """``lightft.load(run_dir).predict(texts)`` — the Python side of ``lightft predict``."""
+    return Predictor(run_dir, **kwargs)
+
+
+def read_texts(path: str | Path, text_column: str | None = None) -> list[str]:
+    """Texts from a .txt (one per line), .jsonl or .csv/.tsv file."""
+    path = Path(path)
+    if not path.is_file():
+        raise LightftError(f"input file {path} not found; pass an existing .txt, .jsonl or .csv file with --file")
+    if path.name.endswith(".txt"):
+        return [line.rstrip("\n") for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    from lightft.data.prepare import TEXT_DEFAULTS, _pick_column
+    from lightft.data.sources import read_table
+
+    table = read_table(path)
+    column = _pick_column(table, text_column, TEXT_DEFAULTS, "text", "--text-column")
+    return list(table[column])

@@ -1,0 +1,72 @@
+"""Render metrics (kept as data in metrics.json) into a readable Markdown report and comparison tables."""
+
+from __future__ import annotations
+
+from typing import Any
+
+BARS = "▁▂▃▄▅▆▇█"
+
+
+def sparkline(values: list[float]) -> str:
+    if not values:
+        return ""
+    lo, hi = min(values), max(values)
+    span = (hi - lo) or 1.0
+    return "".join(BARS[min(len(BARS) - 1, int((v - lo) / span * (len(BARS) - 1) + 0.5))] for v in values)
+
+
+def pct(x: float | None) -> str:
+    return "—" if x is None else f"{100 * x:.2f}%"
+
+
+def human_bytes(n: int | None) -> str:
+    if n is None:
+        return "—"
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} GB"
+
+
+def markdown_table(headers: list[str], rows: list[list[Any]]) -> str:
+    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def render_report(metrics: dict, config: dict) -> str:
+    ev, base, params, train = metrics["eval"], metrics.get("baseline"), metrics["params"], metrics["train"]
+    data = metrics["data"]
+    out = [f"# lightft run: {metrics['method']} on {data['name']}", ""]
+    out += [f"Model `{metrics['model']}`, {data['sizes']['train']} train / {data['sizes']['validation']} validation / "
+            f"{data['sizes']['test']} test rows, labels {', '.join(data['labels'])}.", ""]
+    rows = []
+    if base:
+        rows.append(["baseline (untrained head)", pct(base["accuracy"]), pct(base["macro_f1"]), f"{base['loss']:.4f}"])
+    rows.append([f"{metrics['method']} (best epoch {train['best_epoch']})", pct(ev["accuracy"]), pct(ev["macro_f1"]), f"{ev['loss']:.4f}"])
+    out += ["## Test results", "", markdown_table(["model", "accuracy", "macro-F1", "loss"], rows), ""]
+    out += ["## Cost", "", markdown_table(
+        ["trainable params", "share", "train time", "samples/s", "peak memory", "artifact"],
+        [[f"{params['trainable']:,} of {params['total']:,}", f"{params['trainable_percent']:.4f}%",
+          f"{train['seconds']:.1f} s", train["samples_per_second"], f"{train['peak_memory_mb']:.0f} MB",
+          human_bytes(metrics.get("artifact", {}).get("bytes"))]]), ""]
+    out += ["## Per class (test)", "", markdown_table(
+        ["class", "precision", "recall", "F1", "support"],
+        [[c, f"{v['precision']:.3f}", f"{v['recall']:.3f}", f"{v['f1']:.3f}", v["support"]] for c, v in ev["per_class"].items()]), ""]
+    names = list(ev["per_class"])
+    out += ["## Confusion matrix (test; rows true, columns predicted)", "", markdown_table(
+        ["", *names], [[names[i], *row] for i, row in enumerate(ev["confusion_matrix"])]), ""]
+    hist_rows = [[h["epoch"], h["train_loss"], pct(h["validation"]["accuracy"]), pct(h["validation"]["macro_f1"]),
+                  f"{h['validation']['loss']:.4f}", "best" if h["epoch"] == train["best_epoch"] else ""] for h in metrics["history"]]
+    out += ["## Training history", "", markdown_table(
+        ["epoch", "train loss", "val accuracy", "val macro-F1", "val loss", ""], hist_rows), ""]
+    curve = [loss for _, loss in train.get("loss_curve", [])]
+    if curve:
+        out += [f"Training loss, {len(curve)} points from {curve[0]:.3f} to {curve[-1]:.3f}: `{sparkline(curve)}`", ""]
+    if data.get("notes"):
+        out += ["## Data notes", "", *[f"- {n}" for n in data["notes"]], ""]
+    env = metrics.get("environment", {})
+    out += ["## Environment", "", ", ".join(f"{k} {v}" for k, v in env.items()), "",
+            "Re-run with `lightft train --config config.yaml --output NEW_DIR`.", ""]
+    return "\n".join(out)

@@ -1,0 +1,99 @@
+"""The run directory contract: created atomically, fully describing a run, readable back.
+
+A run directory holds ``config.yaml`` (resolved, re-runnable with ``--config``), ``labels.json``,
+``metrics.json``, ``report.md``, the tokenizer, and the weights: a peft adapter
+(``adapter_config.json`` + ``adapter_model.safetensors``, head included), a safetensors subset of
+trained tensors (``trained.safetensors`` for head/bitfit), or a full model (``model.safetensors``).
+
+Runs are built in a hidden sibling directory and renamed into place at the end, so a failed or
+interrupted run never leaves a half-written run directory under the name the user asked for.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any, Iterator
+
+from lightft.errors import LightftError
+
+CONFIG = "config.yaml"
+LABELS = "labels.json"
+METRICS = "metrics.json"
+REPORT = "report.md"
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` via a temporary file and rename, so readers never see half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual permissions
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def write_json(path: Path, data: Any) -> None:
+    atomic_write_text(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
+
+
+def read_json(path: Path) -> Any:
+    return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+def check_output_free(output: Path) -> None:
+    if output.exists():
+        raise LightftError(f"output directory {output} already exists; pass a new --output or remove it")
+
+
+@contextlib.contextmanager
+def staged_directory(output: Path) -> Iterator[Path]:
+    """Yield a hidden staging directory that becomes ``output`` only if the block succeeds."""
+    output = Path(output)
+    check_output_free(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=output.parent, prefix=f".{output.name}.partial-"))
+    os.chmod(staging, 0o777 & ~_umask())
+    try:
+        yield staging
+        check_output_free(output)
+        os.replace(staging, output)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+def require_run_dir(path: str | Path) -> Path:
+    """Check ``path`` is a finished run directory and return it."""
+    path = Path(path)
+    if not path.is_dir():
+        raise LightftError(f"run directory {path} not found; pass a directory written by `lightft train`")
+    missing = [name for name in (CONFIG, LABELS) if not (path / name).is_file()]
+    if missing:
+        raise LightftError(
+            f"{path} is not a lightft run directory (missing {', '.join(missing)}); pass a directory written by "
+            "`lightft train`"
+        )
+    return path
+
+
+def directory_size(path: Path) -> int:
+    """Bytes on disk of the weight files in a run directory (what you ship to reuse the run)."""
+    weights = (".safetensors", ".bin")
+    return sum(p.stat().st_size for p in Path(path).rglob("*") if p.is_file() and p.name.endswith(weights))

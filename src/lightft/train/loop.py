@@ -1,0 +1,168 @@
+"""The training loop on accelerate: dynamic-padded length-grouped batches, AdamW with warmup, clipping,
+per-epoch validation, best-epoch selection by the chosen metric and early stopping.
+
+The loop owns no files: it returns the history and the best trainable weights, and the caller
+(``lightft.pipeline``) decides what to save. State lives in ``TrainState`` so it can be saved and
+restored later (checkpoint/resume); the step loop makes no host syncs except every ``LOG_EVERY`` steps.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import torch
+from accelerate import Accelerator
+from torch import nn
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
+
+from lightft.data.batching import BatchPlan, PadCollator, TokenizedDataset
+from lightft.runtime import peak_memory_mb, reset_peak_memory
+from lightft.train.optim import build_optimizer, linear_warmup_decay
+
+LOG_EVERY = 20
+
+
+@dataclass
+class Hyper:
+    """The optimisation settings the loop needs (a slice of TrainConfig)."""
+
+    lr: float
+    epochs: int = 3
+    batch_size: int = 16
+    grad_accum: int = 1
+    weight_decay: float = 0.01
+    warmup_ratio: float = 0.06
+    max_grad_norm: float = 1.0
+    select: str = "macro_f1"
+    patience: int | None = None
+    seed: int = 42
+    max_tokens: int | None = None
+
+
+@dataclass
+class TrainState:
+    epoch: int = 0
+    step: int = 0
+    best_score: float = -math.inf
+    best_epoch: int = 0
+    stale_epochs: int = 0
+    history: list[dict] = field(default_factory=list)
+
+
+@dataclass
+class FitResult:
+    history: list[dict]
+    best_epoch: int
+    best_state: dict[str, torch.Tensor]
+    seconds: float
+    samples: int
+    tokens: int
+    peak_memory_mb: float
+    loss_curve: list[tuple[int, float]]
+
+    def summary(self) -> dict:
+        return {
+            "seconds": round(self.seconds, 3),
+            "samples_per_second": round(self.samples / self.seconds, 2) if self.seconds else None,
+            "tokens_per_second": round(self.tokens / self.seconds, 1) if self.seconds else None,
+            "peak_memory_mb": round(self.peak_memory_mb, 1),
+            "samples": self.samples,
+            "best_epoch": self.best_epoch,
+            "loss_curve": self.loss_curve,
+        }
+
+
+def trainable_state(model: nn.Module) -> dict[str, torch.Tensor]:
+    return {n: p.detach().to("cpu", copy=True) for n, p in model.named_parameters() if p.requires_grad}
+
+
+def fit(model: nn.Module, train: TokenizedDataset, hp: Hyper, *, pad_token_id: int,
+        validate: Callable[[nn.Module], dict], accelerator: Accelerator, quiet: bool = False) -> FitResult:
+    """Train ``model`` in place; return history and the best epoch's trainable weights."""
+    device = accelerator.device
+    plan = BatchPlan(train.lengths, hp.batch_size, seed=hp.seed, max_tokens=hp.max_tokens)
+    loader = DataLoader(train, batch_sampler=plan, collate_fn=PadCollator(pad_token_id))
+    updates_per_epoch = math.ceil(len(plan) / hp.grad_accum)
+    optimizer = build_optimizer(model, hp.lr, hp.weight_decay, device)
+    scheduler = linear_warmup_decay(optimizer, updates_per_epoch * hp.epochs, hp.warmup_ratio)
+    model, optimizer, loader, scheduler = accelerator.prepare(model, optimizer, loader, scheduler)
+    state, curve = TrainState(), []
+    train_seconds, samples = 0.0, 0
+    reset_peak_memory(device)
+    for epoch in range(1, hp.epochs + 1):
+        state.epoch = epoch
+        plan.set_epoch(epoch - 1)
+        model.train()
+        running = torch.zeros((), device=device)
+        running_n = 0
+        start = time.perf_counter()
+        bar = tqdm(total=len(train), desc=f"epoch {epoch}/{hp.epochs}", unit="text", disable=quiet, leave=False)
+        for batch in loader:
+            with accelerator.accumulate(model):
+                out = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], labels=batch["labels"])
+                accelerator.backward(out.loss)
+                if accelerator.sync_gradients and hp.max_grad_norm > 0:
+                    accelerator.clip_grad_norm_(model.parameters(), hp.max_grad_norm)
+                optimizer.step()
+                scheduler.step()
+                optimizer.zero_grad(set_to_none=True)
+            running += out.loss.detach()
+            running_n += 1
+            state.step += 1
+            rows = batch["labels"].shape[0]
+            samples += rows
+            bar.update(rows)
+            if state.step % LOG_EVERY == 0:
+                loss = (running / running_n).item()  # the only host sync, every LOG_EVERY steps
+                curve.append((state.step, round(loss, 5)))
+                elapsed = time.perf_counter() - start
+                bar.set_postfix(loss=f"{loss:.4f}", samples_s=f"{bar.n / elapsed:.1f}")
+                running.zero_()
+                running_n = 0
+        if running_n:
+            curve.append((state.step, round((running / running_n).item(), 5)))
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        train_seconds += time.perf_counter() - start
+        bar.close()
+        metrics = validate(model)
+        score = metrics[hp.select]
+        improved = score > state.best_score
+        state.history.append({
+            "epoch": epoch,
+            "train_loss": curve[-1][1] if curve else None,
+            "validation": {k: metrics[k] for k in ("accuracy", "macro_f1", "loss")},
+            "improved": improved,
+        })
+        if improved:
+            state.best_score, state.best_epoch, state.stale_epochs = score, epoch, 0
+            best = trainable_state(accelerator.unwrap_model(model))
+        else:
+            state.stale_epochs += 1
+            if hp.patience is not None and state.stale_epochs >= hp.patience:
+                break
+    tokens = sum(train.lengths) * state.epoch  # real (unpadded) tokens seen, without a sync per step
+    return FitResult(
+        history=state.history,
+        best_epoch=state.best_epoch,
+        best_state=best,
+        seconds=train_seconds,
+        samples=samples,
+        tokens=tokens,
+        peak_memory_mb=peak_memory_mb(device),
+        loss_curve=curve,
+    )
+
+
+def restore(model: nn.Module, state: dict[str, torch.Tensor]) -> None:
+    """Load the best epoch's trainable weights back into ``model``."""
+    params = dict(model.named_parameters())
+    with torch.no_grad():
+        for name, tensor in state.items():
+            params[name].copy_(tensor)
+
+

@@ -1,0 +1,84 @@
+import json
+from collections import Counter
+
+import pytest
+
+from lightft.data.prepare import prepare_splits, stratified_split
+from lightft.errors import LightftError
+from tests.conftest import synthetic_rows, write_jsonl
+
+
+def test_validation_is_carved_from_train_stratified_and_seeded(tmp_path):
+    write_jsonl(tmp_path / "train.jsonl", synthetic_rows(200, seed=0))
+    write_jsonl(tmp_path / "test.jsonl", synthetic_rows(30, seed=1))
+    a = prepare_splits(str(tmp_path), validation_fraction=0.2, seed=3)
+    b = prepare_splits(str(tmp_path), validation_fraction=0.2, seed=3)
+    assert a.sizes() == {"train": 160, "validation": 40, "test": 30}
+    assert Counter(a.validation.labels) == {0: 20, 1: 20}
+    assert a.validation.texts == b.validation.texts
+    assert not set(a.validation.texts) & set(a.test.texts) - set(a.train.texts)
+    assert a.labels.names == ("neg", "pos")
+
+
+def test_limits_take_seeded_random_subsets(tmp_path):
+    rows = sorted(synthetic_rows(300, seed=0), key=lambda r: r["label"])  # sorted by label, like IMDB
+    write_jsonl(tmp_path / "train.jsonl", rows)
+    write_jsonl(tmp_path / "test.jsonl", rows[:100] + rows[-100:])
+    s = prepare_splits(str(tmp_path), limit_train=50, limit_eval=20, seed=1)
+    assert s.sizes() == {"train": 50, "validation": 20, "test": 20}
+    assert len(set(s.train.labels)) == 2 and len(set(s.test.labels)) == 2
+    assert prepare_splits(str(tmp_path), limit_train=50, seed=1).train.texts == s.train.texts
+    assert prepare_splits(str(tmp_path), limit_train=50, seed=2).train.texts != s.train.texts
+
+
+def test_integer_labels_keep_their_ids_and_csv_digits_become_ints(tmp_path):
+    (tmp_path / "train.csv").write_text("text,label\n" + "".join(f"t{i},{i % 3}\n" for i in range(30)))
+    s = prepare_splits(str(tmp_path / "train.csv"))
+    assert s.labels.names == (0, 1, 2)
+    assert any("single file" in n for n in s.notes)
+
+
+def test_columns_are_detected_or_named(tmp_path):
+    rows = [{"review": r["text"], "sentiment": r["label"]} for r in synthetic_rows(40, 0)]
+    write_jsonl(tmp_path / "a" / "train.jsonl", rows)
+    s = prepare_splits(str(tmp_path / "a"))  # unambiguous: detected
+    assert (s.text_column, s.label_column) == ("review", "sentiment")
+    write_jsonl(tmp_path / "b" / "train.jsonl", [{**r, "source": "web"} for r in rows])
+    with pytest.raises(LightftError, match=r"cannot tell which column holds the label; the columns are: review, "
+                                           r"sentiment, source; pass --label-column NAME"):
+        prepare_splits(str(tmp_path / "b"))
+    assert prepare_splits(str(tmp_path / "b"), label_column="sentiment").label_column == "sentiment"
+
+
+def test_wrong_column_lists_the_columns(tmp_path):
+    write_jsonl(tmp_path / "train.jsonl", synthetic_rows(20, 0))
+    with pytest.raises(LightftError, match=r"text column 'body' \(--text-column\) not found; the columns are: text, label"):
+        prepare_splits(str(tmp_path), text_column="body")
+
+
+def test_empty_text_is_rejected_with_its_row(tmp_path):
+    rows = synthetic_rows(20, 0)
+    rows[4]["text"] = "   "
+    write_jsonl(tmp_path / "train.jsonl", rows)
+    with pytest.raises(LightftError, match=r"train row 5 has an empty text in column 'text'"):
+        prepare_splits(str(tmp_path))
+
+
+def test_eval_label_unseen_in_train(tmp_path):
+    write_jsonl(tmp_path / "train.jsonl", synthetic_rows(20, 0))
+    write_jsonl(tmp_path / "test.jsonl", synthetic_rows(6, 1) + [{"text": "so so", "label": "meh"}])
+    with pytest.raises(LightftError, match=r"label\(s\) 'meh' appear in the test split \(1 rows\) but never in train"):
+        prepare_splits(str(tmp_path))
+
+
+def test_single_class_training_set(tmp_path):
+    write_jsonl(tmp_path / "train.jsonl", [r for r in synthetic_rows(20, 0) if r["label"] == "pos"])
+    with pytest.raises(LightftError, match=r"single class \('pos' in column 'label'\); classification needs at least 2"):
+        prepare_splits(str(tmp_path))
+
+
+def test_stratified_split_keeps_class_shares():
+    labels = [0] * 90 + [1] * 10
+    kept, carved = stratified_split(labels, 0.1, seed=0)
+    assert sorted(kept + carved) == list(range(100))
+    assert Counter(labels[i] for i in carved) == {0: 9, 1: 1}

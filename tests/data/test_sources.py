@@ -1,0 +1,52 @@
+import csv
+import gzip
+import json
+
+import pytest
+
+from lightft.data.sources import load_source, read_table
+from lightft.errors import LightftError
+
+
+def test_reads_every_supported_format(tmp_path):
+    rows = [{"text": "a b", "label": "x"}, {"text": "c d", "label": "y"}]
+    (tmp_path / "a.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    with gzip.open(tmp_path / "b.jsonl.gz", "wt") as fh:
+        fh.write("".join(json.dumps(r) + "\n" for r in rows))
+    for name, delim in (("c.csv", ","), ("d.tsv", "\t")):
+        with open(tmp_path / name, "w", newline="") as fh:
+            w = csv.DictWriter(fh, ["text", "label"], delimiter=delim)
+            w.writeheader()
+            w.writerows(rows)
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.Table.from_pylist(rows), tmp_path / "e.parquet")
+    for name in ("a.jsonl", "b.jsonl.gz", "c.csv", "d.tsv", "e.parquet"):
+        assert read_table(tmp_path / name) == {"text": ["a b", "c d"], "label": ["x", "y"]}, name
+
+
+def test_directory_split_files_are_found_by_name(tmp_path):
+    for split in ("train", "dev", "test"):
+        (tmp_path / f"{split}.jsonl").write_text(json.dumps({"text": split, "label": 0}) + "\n")
+    tables, name = load_source(str(tmp_path))
+    assert set(tables) == {"train", "validation", "test"}
+    assert tables["validation"]["text"] == ["dev"]
+    assert name == tmp_path.name
+
+
+def test_missing_file_message():
+    with pytest.raises(LightftError, match=r"data 'no/such/file.jsonl' not found; pass an existing file"):
+        load_source("no/such/file.jsonl")
+
+
+def test_directory_without_train(tmp_path):
+    (tmp_path / "test.jsonl").write_text('{"text": "a", "label": 1}\n')
+    with pytest.raises(LightftError, match=r"no train file in .*expected train.jsonl"):
+        load_source(str(tmp_path))
+
+
+def test_bad_json_line_names_the_line(tmp_path):
+    (tmp_path / "x.jsonl").write_text('{"text": "a", "label": 1}\n{oops\n')
+    with pytest.raises(LightftError, match=r"x.jsonl line 2 is not valid JSON"):
+        read_table(tmp_path / "x.jsonl")

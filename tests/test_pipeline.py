@@ -1,0 +1,105 @@
+"""End to end on a tiny random model: the run-directory contract, round trips, determinism, peft interop."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+import yaml
+
+import lightft
+from lightft.errors import LightftError
+
+CONTRACT = {"config.yaml", "labels.json", "metrics.json", "report.md", "tokenizer.json", "tokenizer_config.json"}
+
+
+def test_lora_run_directory_contract(fast, tmp_path):
+    run = lightft.train(method="lora", **fast)
+    files = {p.name for p in run.path.iterdir()}
+    assert CONTRACT | {"adapter_config.json", "adapter_model.safetensors"} <= files
+    assert not any(p.name.endswith((".bin", ".pt", ".pkl")) for p in run.path.iterdir())
+    m = json.loads((run.path / "metrics.json").read_text())
+    for key in ("accuracy", "macro_f1", "loss", "per_class", "confusion_matrix"):
+        assert key in m["eval"] and key in m["baseline"]
+    assert m["params"]["trainable"] < m["params"]["total"]
+    for key in ("seconds", "samples_per_second", "peak_memory_mb"):
+        assert m["train"][key] > 0
+    assert [h["epoch"] for h in m["history"]] == [1, 2]
+    assert m["train"]["best_epoch"] in (1, 2)
+    cfg = yaml.safe_load((run.path / "config.yaml").read_text())
+    assert cfg["lr"] == 1e-3 and cfg["method"] == "lora" and cfg["output"] == fast["output"]
+    assert "lora (best epoch" in (run.path / "report.md").read_text()
+    assert not list(run.path.parent.glob(".*partial*")), "no staging directory left behind"
+
+
+def test_config_yaml_reruns_the_same_run(fast, tmp_path):
+    first = lightft.train(method="head", **fast)
+    again = lightft.train(first.path / "config.yaml", output=str(tmp_path / "again"))
+    assert again.metrics["eval"]["accuracy"] == first.metrics["eval"]["accuracy"]
+    assert again.metrics["history"] == first.metrics["history"]
+
+
+def test_same_seed_same_metrics(fast, tmp_path):
+    a = lightft.train(method="lora", **{**fast, "output": str(tmp_path / "a")})
+    b = lightft.train(method="lora", **{**fast, "output": str(tmp_path / "b")})
+    keep = ("baseline", "eval", "validation", "history", "params")
+    timing = ("seconds", "samples_per_second")
+
+    def figures(m):
+        return {k: {f: v for f, v in m[k].items() if f not in timing} if isinstance(m[k], dict) else m[k] for k in keep}
+
+    assert figures(a.metrics) == figures(b.metrics)
+    assert a.metrics["eval"]["loss"] == b.metrics["eval"]["loss"]
+    for k in ("loss_curve", "best_epoch", "samples"):
+        assert a.metrics["train"][k] == b.metrics["train"][k]
+    c = lightft.train(method="lora", **{**fast, "output": str(tmp_path / "c"), "seed": 7})
+    assert c.metrics["train"]["loss_curve"] != a.metrics["train"]["loss_curve"]
+
+
+@pytest.mark.parametrize("method", ["lora", "head", "bitfit", "full"])
+def test_saved_run_predicts_what_training_measured(fast, method):
+    run = lightft.train(method=method, **fast)
+    predictor = lightft.load(run.path)
+    from lightft.data import prepare_splits
+
+    splits = prepare_splits(fast["data"], limit_eval=None, seed=42)
+    logits = predictor.logits(splits.test.texts)
+    accuracy = float((logits.argmax(1) == torch.tensor(splits.test.labels).numpy()).mean())
+    assert accuracy == pytest.approx(run.metrics["eval"]["accuracy"], abs=1e-9)
+    out = predictor.predict(["good great film", "awful boring plot"])
+    assert {o["label"] for o in out} <= {"neg", "pos"}
+    assert all(abs(sum(o["probabilities"].values()) - 1) < 1e-6 for o in out)
+
+
+def test_lora_adapter_loads_with_plain_peft(fast):
+    from peft import PeftModel
+    from transformers import AutoModelForSequenceClassification
+
+    run = lightft.train(method="lora", **fast)
+    base = AutoModelForSequenceClassification.from_pretrained(fast["model"], num_labels=2)
+    model = PeftModel.from_pretrained(base, str(run.path)).eval()
+    from transformers import AutoTokenizer
+
+    texts = ["good great film", "awful boring plot", "the movie was"]
+    tok = AutoTokenizer.from_pretrained(str(run.path))
+    enc = tok(texts, padding=True, return_tensors="pt")
+    with torch.no_grad():
+        expected = model(**enc).logits.numpy()
+    got = lightft.load(run.path).logits(texts)
+    assert abs(got - expected).max() < 1e-4
+
+
+def test_output_directory_must_be_new(fast, tmp_path):
+    (tmp_path / "run").mkdir()
+    with pytest.raises(LightftError, match=r"output directory .* already exists; pass a new --output"):
+        lightft.train(method="lora", **fast)
+
+
+def test_baseline_eval_of_a_bare_model_and_a_run(fast):
+    base = lightft.evaluate(fast["model"], fast["data"], quiet=True)
+    assert base["kind"] == "baseline" and 0 <= base["accuracy"] <= 1
+    run = lightft.train(method="lora", **fast)
+    again = lightft.evaluate(str(run.path), fast["data"], quiet=True)
+    assert again["kind"] == "run"
+    assert again["accuracy"] == pytest.approx(run.metrics["eval"]["accuracy"])
