@@ -66,6 +66,14 @@ class TrainConfig:
                                                    metavar="METRIC")
     patience: int | None = _opt(None, "Stop after N epochs without a better validation score (default: never).",
                                 metavar="N")
+    max_tokens: int | None = _opt(None, "Size batches by tokens instead of rows: each batch holds at most N padded "
+                                  "tokens (rows of similar length are grouped), so every step does similar work.",
+                                  metavar="N")
+    unpadded: Literal["auto", "on", "off"] = _opt("auto", "Padding-free batches (real tokens packed into one row, "
+                                                  "variable-length flash attention): auto uses them on a CUDA GPU for "
+                                                  "BERT, RoBERTa, XLM-R, DistilBERT and ELECTRA.", metavar="MODE")
+    compile: bool = _opt(False, "torch.compile the model (GPU; lengths are padded to a few buckets so it compiles "
+                         "once per bucket).")
     precision: Literal["auto", "bf16", "fp32"] = _opt("auto", "Numeric precision: auto is bf16 autocast on a GPU "
                                                       "and fp32 on CPU.", metavar="P")
     seed: int = _opt(42, "Seed for data subsets, the validation split, head initialisation and batch order.",
@@ -88,7 +96,7 @@ class TrainConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 problems.append(f"--{flag(name)} must be a whole number >= 1, got {value!r}")
-        for name in ("limit_train", "limit_eval", "patience"):
+        for name in ("limit_train", "limit_eval", "patience", "max_tokens"):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or value < 1):
                 problems.append(f"--{flag(name)} must be a whole number >= 1, got {value!r}")
@@ -106,6 +114,11 @@ class TrainConfig:
             problems.append("--weight-decay and --max-grad-norm must be >= 0")
         if self.select not in SELECT_CHOICES:
             problems.append(f"--select must be one of {', '.join(SELECT_CHOICES)}, got {self.select!r}")
+        if self.unpadded not in ("auto", "on", "off"):
+            problems.append(f"--unpadded must be one of auto, on, off, got {self.unpadded!r}")
+        if self.max_tokens is not None and self.max_tokens < self.max_length:
+            problems.append(f"--max-tokens ({self.max_tokens}) must be at least --max-length ({self.max_length}) so the "
+                            "longest text fits in a batch")
         if self.precision not in PRECISION_CHOICES:
             problems.append(f"--precision must be one of {', '.join(PRECISION_CHOICES)}, got {self.precision!r}")
         from lightft.methods import METHODS  # local: methods import heavy libraries

@@ -1,0 +1,185 @@
+"""The CLI: help that covers every flag, one-line errors with non-zero exits, and no half-written runs."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pytest
+
+from lightft import hub
+from lightft.cli import build_parser, main, methods_text
+from lightft.config import TrainConfig, flag
+from lightft.methods import METHODS
+from tests.conftest import synthetic_rows, write_jsonl
+
+
+def run_cli(argv, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    out = capsys.readouterr()
+    return exit_info.value.code, out.out, out.err
+
+
+@pytest.mark.parametrize("command", ["train", "compare", "eval", "predict", "methods", "quickstart"])
+def test_every_subcommand_has_help(command, capsys):
+    code, out, _ = run_cli([command, "--help"], capsys)
+    assert code == 0 and "usage: lightft" in out
+    if command in ("train", "compare"):
+        for f in dataclasses.fields(TrainConfig):
+            if command == "compare" and f.name == "method":
+                continue
+            assert f"--{flag(f.name)}" in out, f"--{flag(f.name)} missing from {command} --help"
+    for action in build_parser()._subparsers._group_actions[0].choices[command]._actions:
+        assert action.help, f"{command} {action.option_strings} has no help"
+
+
+def test_methods_listing_matches_the_registry(capsys):
+    code, out, _ = run_cli(["methods"], capsys)
+    assert code == 0
+    assert out.strip() == methods_text(METHODS).strip()
+    for name, m in METHODS.items():
+        assert f"{name:8s} {m.summary}" in out
+        assert f"default --lr {m.lr:g}" in out
+        for opt in m.options:
+            assert f"--{flag(opt)}" in out
+
+
+@pytest.fixture()
+def bad(tmp_path, tiny_model_dir):
+    """Run `lightft train` on a data directory; check the error, the exit code and that nothing was written."""
+
+    def check(train_rows, test_rows, extra, message, capsys, data=None):
+        root = tmp_path / "data"
+        if train_rows is not None:
+            write_jsonl(root / "train.jsonl", train_rows)
+        if test_rows is not None:
+            write_jsonl(root / "test.jsonl", test_rows)
+        out_dir = tmp_path / "runs" / "r"
+        argv = ["train", "--model", str(tiny_model_dir), "--data", str(data or root), "--output", str(out_dir),
+                "--epochs", "1", "--quiet", *extra]
+        code, _, err = run_cli(argv, capsys)
+        assert code == 2
+        assert err.startswith("error: ") and err.count("\n") == 1, err
+        assert "Traceback" not in err
+        import re
+
+        assert re.search(message, err), err
+        assert not out_dir.exists()
+        assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+    return check
+
+
+ROWS = synthetic_rows(40, 0)
+
+
+def test_missing_file(bad, capsys, tmp_path):
+    bad(None, None, [], r"data '.*missing.jsonl' not found; pass an existing file or directory with --data", capsys,
+        data=str(tmp_path / "missing.jsonl"))
+
+
+def test_wrong_column(bad, capsys):
+    bad(ROWS, ROWS, ["--label-column", "sentiment"],
+        r"label column 'sentiment' \(--label-column\) not found; the columns are: text, label", capsys)
+
+
+def test_empty_text(bad, capsys):
+    rows = [dict(r) for r in ROWS]
+    rows[3]["text"] = ""
+    bad(rows, ROWS, [], r"train row 4 has an empty text in column 'text'", capsys)
+
+
+def test_eval_label_not_in_train(bad, capsys):
+    bad(ROWS, ROWS + [{"text": "hmm", "label": "unsure"}], [],
+        r"label\(s\) 'unsure' appear in the test split \(1 rows\) but never in train, which has 'neg', 'pos'", capsys)
+
+
+def test_single_class(bad, capsys):
+    bad([r for r in ROWS if r["label"] == "neg"], ROWS, [], r"single class \('neg'.*needs at least 2 classes", capsys)
+
+
+def test_unknown_method(bad, capsys):
+    bad(ROWS, ROWS, ["--method", "qlora"], r"unknown --method 'qlora'; choose one of: head, lora, bitfit, full", capsys)
+
+
+def test_unknown_target_module(bad, capsys):
+    bad(ROWS, ROWS, ["--targets", "q_proj"],
+        r"--targets 'q_proj': no module named 'q_proj' in this bert model; candidates are: dense, key, query, value", capsys)
+
+
+def test_bad_numbers_are_all_reported_at_once(bad, capsys):
+    bad(ROWS, ROWS, ["--epochs", "0", "--dropout", "1.5"],
+        r"--epochs must be a whole number >= 1, got 0; --dropout must be in \[0, 1\), got 1.5", capsys)
+
+
+def test_unreachable_hub_model_fails_fast(tmp_path, tiny_data, capsys, monkeypatch):
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setenv("HF_ENDPOINT", "https://hub.invalid")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "empty-cache"))
+    hub.hub_reachable.cache_clear()
+    import time
+
+    start = time.monotonic()
+    try:
+        code, _, err = run_cli(["eval", "bert-base-cased", "--data", str(tiny_data), "--quiet"], capsys)
+    finally:
+        hub.hub_reachable.cache_clear()
+    assert time.monotonic() - start < 20, "no retry loop against an unreachable hub"
+    assert code == 2
+    assert err.startswith("error: cannot download model 'bert-base-cased': it is not a local path and the Hugging "
+                          "Face hub cannot be reached; pass a local model path with --model")
+
+
+def test_unreachable_hub_model_for_train(tmp_path, tiny_model_dir, capsys, monkeypatch):
+    write_jsonl(tmp_path / "d" / "train.jsonl", ROWS)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "empty-cache"))
+    hub.hub_reachable.cache_clear()
+    try:
+        code, _, err = run_cli(["train", "--model", "bert-base-cased", "--data", str(tmp_path / "d"), "--output",
+                                str(tmp_path / "r"), "--quiet"], capsys)
+    finally:
+        hub.hub_reachable.cache_clear()
+    assert code == 2
+    assert err.strip() == (
+        "error: cannot download model 'bert-base-cased': it is not a local path and offline mode is set "
+        "(HF_HUB_OFFLINE); pass a local model path with --model (for a model, a directory saved with "
+        "save_pretrained), or connect to the internet"
+    )
+    assert not (tmp_path / "r").exists()
+
+
+def test_unreachable_hub_dataset(tmp_path, capsys, monkeypatch, tiny_model_dir):
+    monkeypatch.setenv("HF_ENDPOINT", "https://hub.invalid")
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    hub.hub_reachable.cache_clear()
+    try:
+        code, _, err = run_cli(["train", "--model", str(tiny_model_dir), "--data", "imdb", "--quiet", "--output",
+                                str(tmp_path / "r")], capsys)
+    finally:
+        hub.hub_reachable.cache_clear()
+    assert code == 2
+    assert "cannot download dataset 'imdb': it is not a local path and the Hugging Face hub cannot be reached" in err
+
+
+def test_train_predict_eval_from_the_command_line(tmp_path, tiny_model_dir, tiny_data, capsys):
+    run = tmp_path / "run"
+    code, out, err = run_cli(["train", "--model", str(tiny_model_dir), "--data", str(tiny_data), "--output", str(run),
+                              "--epochs", "1", "--max-length", "32", "--quiet"], capsys)
+    assert code == 0, err
+    assert "baseline (untrained head): accuracy" in out and f"run directory: {run}" in out
+    code, out, _ = run_cli(["predict", str(run), "good great film", "awful boring"], capsys)
+    assert code == 0
+    lines = out.strip().splitlines()
+    assert lines[0].split("\t")[:4] == ["label", "score", "p(neg)", "p(pos)"] and len(lines) == 3
+    texts = tmp_path / "texts.txt"
+    texts.write_text("good great film\nawful boring\n")
+    preds = tmp_path / "preds.jsonl"
+    code, _, _ = run_cli(["predict", str(run), "--file", str(texts), "--output", str(preds)], capsys)
+    rows = [json.loads(x) for x in preds.read_text().splitlines()]
+    assert code == 0 and [r["text"] for r in rows] == ["good great film", "awful boring"]
+    code, out, _ = run_cli(["eval", str(run), "--data", str(tiny_data), "--quiet"], capsys)
+    assert code == 0 and out.startswith("run ")
+    code, _, err = run_cli(["predict", str(tmp_path / "nope"), "x"], capsys)
+    assert code == 2 and "run directory" in err and "not found" in err
