@@ -120,3 +120,41 @@ def bert_base_cased_encode(texts: list[str], max_length: int = 512, tokenizer=No
     """
     ids = encode(texts, tokenizer or minilm_tokenizer(), max_length)
     return [[t % BERT_BASE_CASED_VOCAB for t in seq] for seq in ids]
+
+
+def save_ids(path, ids: list[list[int]], labels: list[int]) -> None:
+    """Pre-tokenised workload as gzip JSON (to carry to a machine without the data or the tokenizer)."""
+    import gzip
+    import json
+
+    with gzip.open(path, "wt") as fh:
+        json.dump({"ids": ids, "labels": labels}, fh)
+
+
+def load_ids(path) -> tuple[list[list[int]], list[int]]:
+    import gzip
+    import json
+
+    with gzip.open(path, "rt") as fh:
+        data = json.load(fh)
+    return data["ids"], data["labels"]
+
+
+def workload(name: str, n: int, ids_file=None, split: str = "train", seed: int = 0):
+    """(model factory, ids, labels, max_length, description) for the named benchmark workload.
+
+    ``gpu``: BERT-base-cased configuration (random init) on IMDB review lengths at max length 512.
+    ``cpu``: the real MiniLM-L6 on IMDB reviews at max length 256.
+    """
+    if name == "gpu":
+        if ids_file:
+            ids, labels = load_ids(ids_file)
+            ids, labels = ids[:n], labels[:n]
+        else:
+            texts, labels = load_imdb(split, n, seed)
+            ids = bert_base_cased_encode(texts, 512)
+        return (lambda: bert_base_cased_model(seed=seed)), ids, labels, 512, "BERT-base-cased config (random init), IMDB lengths, max 512"
+    if name == "cpu":
+        texts, labels = load_imdb(split, n, seed)
+        return (lambda: minilm_model(seed=seed)), encode(texts, minilm_tokenizer(), 256), labels, 256, "MiniLM-L6, IMDB, max 256"
+    raise ValueError(f"unknown workload {name!r}: expected gpu or cpu")

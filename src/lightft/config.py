@@ -14,6 +14,7 @@ from lightft.errors import LightftError
 
 SELECT_CHOICES = ("macro_f1", "accuracy")
 PRECISION_CHOICES = ("auto", "bf16", "fp32")
+INIT_CHOICES = ("default", "gaussian", "orthogonal", "pissa", "olora")
 
 
 def _opt(default: Any, help: str, *, group: str = "training", metavar: str | None = None):
@@ -45,12 +46,26 @@ class TrainConfig:
     # method
     method: str = _opt("lora", "Fine-tuning method; `lightft methods` lists them all.", group="method",
                        metavar="NAME")
-    rank: int = _opt(8, "LoRA rank r.", group="method", metavar="R")
-    alpha: float = _opt(16.0, "LoRA scaling alpha (the update is scaled by alpha/r).", group="method", metavar="A")
-    dropout: float = _opt(0.1, "Dropout on the LoRA branch input.", group="method", metavar="P")
-    targets: str = _opt("auto", "Modules LoRA attaches to: 'auto' (the attention query/value projections of the "
-                        "architecture), 'all-linear', or comma-separated module names.", group="method",
-                        metavar="NAMES")
+    rank: int = _opt(8, "Adapter rank r (lora, dora, rslora, adalora, loha, lokr).", group="method", metavar="R")
+    alpha: float = _opt(16.0, "Adapter scaling alpha: the update is scaled by alpha/r (alpha/sqrt(r) for rslora).",
+                        group="method", metavar="A")
+    dropout: float = _opt(0.1, "Dropout on the adapter branch input (lora, dora, rslora, adalora, vera).",
+                          group="method", metavar="P")
+    targets: str = _opt("auto", "Modules the adapter attaches to: 'auto' (the attention query/value projections of "
+                        "the architecture; for ia3 the keys, values and FFN output), 'all-linear', or "
+                        "comma-separated module names.", group="method", metavar="NAMES")
+    init: Literal["default", "gaussian", "orthogonal", "pissa", "olora"] = _opt(
+        "default", "LoRA initialisation (lora, dora, rslora): default (B=0, A Kaiming), gaussian, orthogonal (even "
+        "--rank), pissa or olora (start from the principal directions of each weight; the saved adapter is "
+        "converted to apply to the original weights).", group="method", metavar="INIT")
+    vera_rank: int = _opt(256, "VeRA rank: size of the shared frozen random projections (vera).", group="method",
+                          metavar="R")
+    n_frequency: int = _opt(1000, "Trainable spectral coefficients per target matrix (fourierft).", group="method",
+                            metavar="N")
+    block_size: int = _opt(32, "Size of the orthogonal blocks that rotate each target's input features (oft, boft); "
+                           "it must divide the hidden size.", group="method", metavar="N")
+    num_virtual_tokens: int = _opt(20, "Trainable virtual tokens (prefix, prompt, ptuning); they count against the "
+                                   "model's positions with --max-length.", group="method", metavar="N")
     # training
     epochs: int = _opt(3, "Passes over the training data.", metavar="N")
     batch_size: int = _opt(16, "Training rows per optimizer micro-batch.", metavar="N")
@@ -91,7 +106,8 @@ class TrainConfig:
             problems.append("--model is required (a local model directory or a hub id such as bert-base-cased)")
         if not self.data:
             problems.append("--data is required (a directory of split files, a file, or a hub dataset name)")
-        positive = ["max_length", "epochs", "batch_size", "grad_accum", "eval_batch_size", "rank"]
+        positive = ["max_length", "epochs", "batch_size", "grad_accum", "eval_batch_size", "rank", "vera_rank",
+                    "n_frequency", "block_size", "num_virtual_tokens"]
         for name in positive:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
@@ -119,6 +135,10 @@ class TrainConfig:
         if self.max_tokens is not None and self.max_tokens < self.max_length:
             problems.append(f"--max-tokens ({self.max_tokens}) must be at least --max-length ({self.max_length}) so the "
                             "longest text fits in a batch")
+        if self.init not in INIT_CHOICES:
+            problems.append(f"--init must be one of {', '.join(INIT_CHOICES)}, got {self.init!r}")
+        elif self.init == "orthogonal" and self.method in ("lora", "dora", "rslora") and self.rank % 2:
+            problems.append(f"--init orthogonal needs an even --rank, got {self.rank!r}")
         if self.precision not in PRECISION_CHOICES:
             problems.append(f"--precision must be one of {', '.join(PRECISION_CHOICES)}, got {self.precision!r}")
         from lightft.methods import METHODS  # local: methods import heavy libraries

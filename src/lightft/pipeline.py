@@ -25,7 +25,7 @@ from lightft.data.tokenize import tokenize
 from lightft.errors import LightftError
 from lightft.evaluate import evaluate_split
 from lightft.methods import count_parameters, get_method
-from lightft.model import head_module_names, load_model, load_tokenizer
+from lightft.model import Forward, head_module_names, load_model, load_tokenizer
 from lightft.report import render_report
 from lightft.runtime import default_device, resolve_precision, seed_everything
 from lightft.train import Hyper, fit
@@ -96,10 +96,13 @@ class Session:
             self._ids[split] = tokenize(self.tokenizer, texts, self.cfg.max_length, desc=f"tokenizing {split}", quiet=self.cfg.quiet)
         return self._ids[split]
 
+    def forward_for(self, model) -> Forward:
+        return Forward.choose(model, self.tokenizer.pad_token_id, self.cfg.unpadded, self.device)
+
     def evaluate(self, model, split: str, desc: str) -> dict:
         return evaluate_split(
             model, self.ids(split), getattr(self.splits, split).labels, [str(n) for n in self.splits.labels.names],
-            pad_token_id=self.tokenizer.pad_token_id, batch_size=self.cfg.eval_batch_size,
+            forward=self.forward_for(model), batch_size=self.cfg.eval_batch_size, max_tokens=self.cfg.max_tokens,
             device=self.device, precision=self.precision, quiet=self.cfg.quiet, desc=desc,
         )
 
@@ -141,9 +144,9 @@ def train(config: TrainConfig | str | Path | None = None, **overrides) -> RunRes
     params = count_parameters(model)
     hp = Hyper(lr=cfg.lr, epochs=cfg.epochs, batch_size=cfg.batch_size, grad_accum=cfg.grad_accum,
                weight_decay=cfg.weight_decay, warmup_ratio=cfg.warmup_ratio, max_grad_norm=cfg.max_grad_norm,
-               select=cfg.select, patience=cfg.patience, seed=cfg.seed)
+               select=cfg.select, patience=cfg.patience, seed=cfg.seed, max_tokens=cfg.max_tokens)
     result = fit(model, TokenizedDataset(session.ids("train"), session.splits.train.labels), hp,
-                 pad_token_id=session.tokenizer.pad_token_id,
+                 forward=session.forward_for(model),
                  validate=lambda m: session.evaluate(m, "validation", "validating"),
                  accelerator=accelerator, quiet=cfg.quiet)
     model = accelerator.unwrap_model(model)
@@ -151,7 +154,8 @@ def train(config: TrainConfig | str | Path | None = None, **overrides) -> RunRes
     metrics["eval"] = session.evaluate(model, "test", "testing (best epoch)")
     metrics["validation"] = result.history[result.best_epoch - 1]["validation"]
     metrics["params"] = {**params, "trainable_percent": round(100 * params["trainable"] / params["total"], 4)}
-    metrics["train"] = {**result.summary(), "epochs_run": len(result.history)}
+    metrics["train"] = {**result.summary(), "epochs_run": len(result.history),
+                        "unpadded": session.forward_for(model).unpadded}
     metrics["history"] = result.history
     metrics["data"] = session.data_summary()
     metrics["environment"] = _environment(session.device, session.precision)

@@ -15,6 +15,7 @@ from lightft.data.tokenize import tokenize
 from lightft.errors import LightftError
 from lightft.evaluate import predict_logits
 from lightft.methods import get_method
+from lightft.model.forward import Forward
 from lightft.model.load import _quiet_transformers
 from lightft.runtime import default_device, resolve_precision
 
@@ -41,7 +42,8 @@ class Predictor:
         if empty:
             raise LightftError(f"text {empty[0] + 1} of {len(texts)} is empty; every text to predict needs content")
         ids = tokenize(self.tokenizer, texts, self.config.max_length, quiet=quiet)
-        return predict_logits(self.model, ids, pad_token_id=self.tokenizer.pad_token_id, batch_size=batch_size,
+        forward = Forward.choose(self.model, self.tokenizer.pad_token_id, self.config.unpadded, self.device)
+        return predict_logits(self.model, ids, forward=forward, batch_size=batch_size,
                               device=self.device, precision=self.precision, quiet=quiet, desc="predicting")
 
     def predict(self, texts: Sequence[str], *, batch_size: int = 64, quiet: bool = True) -> list[dict]:

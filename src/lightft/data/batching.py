@@ -115,3 +115,20 @@ class PadCollator:
         if "label" in items[0]:
             batch["labels"] = torch.tensor([it["label"] for it in items], dtype=torch.long)
         return batch
+
+
+class PackCollator:
+    """Pack a batch's real tokens into one row for the padding-free forward (see ``lightft.model.unpadded``)."""
+
+    def __init__(self, pad_token_id: int, position_offset: int = 0):
+        self.pad_token_id, self.position_offset = pad_token_id, position_offset
+
+    def __call__(self, items: list[dict]) -> dict:
+        from lightft.model.unpadded import pack
+
+        batch = pack([it["input_ids"] for it in items], pad_token_id=self.pad_token_id,
+                     position_offset=self.position_offset)
+        batch["index"] = torch.tensor([it["index"] for it in items])
+        if "label" in items[0]:
+            batch["labels"] = torch.tensor([it["label"] for it in items], dtype=torch.long)
+        return batch

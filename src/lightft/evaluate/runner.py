@@ -10,26 +10,29 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from lightft.data.batching import PadCollator, eval_batches
+from lightft.data.batching import eval_batches
+from lightft.model.forward import Forward
 from lightft.evaluate.metrics import classification_metrics
 from lightft.runtime import autocast
 
 
 @torch.inference_mode()
-def predict_logits(model: nn.Module, input_ids: list[list[int]], *, pad_token_id: int, batch_size: int,
-                   device: torch.device, precision: str = "fp32", quiet: bool = False, desc: str = "evaluating") -> np.ndarray:
+def predict_logits(model: nn.Module, input_ids: list[list[int]], *, forward: Forward, batch_size: int,
+                   device: torch.device, precision: str = "fp32", quiet: bool = False, desc: str = "evaluating",
+                   max_tokens: int | None = None) -> np.ndarray:
     """Logits for every sequence, shape (n, num_labels), float32, in input order."""
     was_training = model.training
     model.eval()
-    collate = PadCollator(pad_token_id)
-    batches = eval_batches([len(x) for x in input_ids], batch_size)
+    collate = forward.collator()
+    batches = eval_batches([len(x) for x in input_ids], batch_size, max_tokens)
     out: list[torch.Tensor] = [None] * len(batches)  # type: ignore[list-item]
     order: list[int] = []
     with tqdm(total=len(input_ids), desc=desc, unit="text", disable=quiet, leave=False) as bar:
         for b, rows in enumerate(batches):
             batch = collate([{"input_ids": input_ids[i], "index": i} for i in rows])
+            batch = {k: v.to(device, non_blocking=True) if torch.is_tensor(v) else v for k, v in batch.items()}
             with autocast(device, precision):
-                logits = model(input_ids=batch["input_ids"].to(device), attention_mask=batch["attention_mask"].to(device)).logits
+                logits = forward.logits(model, batch)
             out[b] = logits.float()
             order += rows
             bar.update(len(rows))

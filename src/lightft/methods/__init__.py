@@ -1,13 +1,50 @@
-"""Methods: the registry of fine-tuning methods (what each trains, its defaults, how it saves and loads)."""
+"""Methods: the registry of fine-tuning methods (what each trains, its defaults, how it saves and loads).
+
+Default learning rates are starting points for BERT-sized encoders with AdamW and the head trained at the same rate:
+adapters whose update starts at zero and is scaled down (IA3, VeRA, FourierFT) and soft prompts need rates well
+above LoRA's; rsLoRA scales its update by alpha/sqrt(r) instead of alpha/r (2.8x more at r=8), so its rate is lower.
+
+AdaLoRA trains with a fixed rank budget (init_r = target_r = --rank). Adaptive allocation needs one call per
+optimizer update that the training loop does not make yet; the hook it needs is ``ADALORA_HOOK`` below.
+"""
 
 from __future__ import annotations
 
 from lightft.errors import LightftError
 from lightft.methods.base import Method, count_parameters
-from lightft.methods.peft_methods import PeftMethod, lora_config
+from lightft.methods.peft_methods import (
+    PeftMethod,
+    PromptMethod,
+    adalora_config,
+    boft_config,
+    dora_config,
+    fourierft_config,
+    ia3_config,
+    ia3_find_targets,
+    loha_config,
+    lokr_config,
+    lora_config,
+    no_boft_jit,
+    oft_config,
+    prefix_config,
+    prompt_config,
+    ptuning_config,
+    rslora_config,
+    vera_config,
+)
 from lightft.methods.tensor_methods import FullMethod, SubsetMethod
 
-LORA_OPTIONS = ("rank", "alpha", "dropout", "targets")
+LORA_OPTIONS = ("rank", "alpha", "dropout", "targets", "init")
+PROMPT_OPTIONS = ("num_virtual_tokens",)
+
+# What the training loop must do for AdaLoRA to allocate ranks adaptively (not wired yet; see the module docstring):
+#   before fit:  model.peft_config["default"].total_step = <number of optimizer updates of the run>
+#                (and adalora_config then uses init_r > target_r, e.g. init_r = round(1.5 * rank))
+#   each update: after accelerator.backward(loss) and clipping, on sync steps only (accelerator.sync_gradients),
+#                after optimizer.step() and BEFORE optimizer.zero_grad():
+#                    accelerator.unwrap_model(model).base_model.update_and_allocate(update_index)
+#                (it reads the gradients of lora_A/lora_B/lora_E for the sensitivity scores).
+ADALORA_HOOK = "model.base_model.update_and_allocate(update_index) after optimizer.step(), before zero_grad()"
 
 METHODS: dict[str, Method] = {
     m.name: m
@@ -15,6 +52,35 @@ METHODS: dict[str, Method] = {
         SubsetMethod("head", "only the classifier head; the encoder stays frozen", lr=2e-3),
         PeftMethod("lora", "low-rank updates B·A on the target projections, plus the head", lr=5e-4,
                    options=LORA_OPTIONS, mergeable=True, make_config=lora_config),
+        PeftMethod("dora", "LoRA with the weight split into magnitude and direction (DoRA), plus the head", lr=5e-4,
+                   options=LORA_OPTIONS, mergeable=True, make_config=dora_config),
+        PeftMethod("rslora", "LoRA scaled by alpha/sqrt(r) so higher ranks keep learning (rsLoRA), plus the head",
+                   lr=2e-4, options=LORA_OPTIONS, mergeable=True, make_config=rslora_config),
+        PeftMethod("adalora", "LoRA in SVD form P·diag(E)·Q with an orthogonality penalty (AdaLoRA, fixed rank "
+                   "budget), plus the head", lr=1e-3, options=("rank", "alpha", "dropout", "targets"),
+                   mergeable=True, make_config=adalora_config),
+        PeftMethod("ia3", "learned rescaling vectors on keys, values and the FFN (IA3), plus the head", lr=3e-3,
+                   options=("targets",), mergeable=True, make_config=ia3_config, find_targets=ia3_find_targets),
+        PeftMethod("loha", "low-rank Hadamard product updates (LoHa), plus the head", lr=1e-3,
+                   options=("rank", "alpha", "targets"), mergeable=True, make_config=loha_config),
+        PeftMethod("lokr", "low-rank Kronecker product updates (LoKr), plus the head", lr=1e-3,
+                   options=("rank", "alpha", "targets"), mergeable=True, make_config=lokr_config),
+        PeftMethod("vera", "scaling vectors on frozen random low-rank projections shared by all layers (VeRA), "
+                   "plus the head", lr=4e-3, options=("vera_rank", "dropout", "targets"), mergeable=True,
+                   make_config=vera_config),
+        PeftMethod("fourierft", "a few trainable Fourier coefficients of each weight update (FourierFT), plus the "
+                   "head", lr=1e-2, options=("n_frequency", "targets"), mergeable=True, make_config=fourierft_config),
+        PeftMethod("oft", "block-diagonal orthogonal rotations of the target weights (OFT), plus the head", lr=5e-4,
+                   options=("block_size", "targets"), mergeable=True, make_config=oft_config),
+        PeftMethod("boft", "orthogonal rotations in exact Cayley form, one butterfly factor (BOFT), plus the head",
+                   lr=5e-4, options=("block_size", "targets"), mergeable=True, make_config=boft_config,
+                   setup=no_boft_jit),
+        PromptMethod("prefix", "trainable key/value vectors prepended in every layer (prefix tuning), plus the head",
+                     lr=5e-3, options=PROMPT_OPTIONS, make_config=prefix_config, kv_prefix=True),
+        PromptMethod("prompt", "trainable embeddings prepended to the input (prompt tuning), plus the head", lr=1e-2,
+                     options=PROMPT_OPTIONS, make_config=prompt_config),
+        PromptMethod("ptuning", "prepended embeddings produced by a trainable MLP (P-tuning), plus the head", lr=5e-3,
+                     options=PROMPT_OPTIONS, make_config=ptuning_config),
         SubsetMethod("bitfit", "every bias term of the encoder, plus the head", lr=1e-3,
                      extra=lambda name: name.endswith(".bias")),
         FullMethod("full", "every weight of the encoder and the head", lr=5e-5),

@@ -1,17 +1,38 @@
-"""Methods built on peft adapters (LoRA and its family): the head is always trained and saved with the adapter."""
+"""Methods built on peft: adapters (LoRA family, AdaLoRA, IA3, LoHa, LoKr, VeRA, FourierFT, OFT, BOFT) and soft
+prompts (prefix, prompt and p-tuning). The classifier head is always trained and saved with the adapter.
+
+A ``PeftMethod`` is ``make_config(cfg, targets, head)`` (the peft config) plus ``find_targets(model, cfg, head)``
+(what the method attaches to: module names, or for soft prompts the model's dimensions); attach, save and load are
+shared. ``attach`` turns peft's ``ValueError`` for an adapter that does not fit the model (a block size that does not
+divide the features, too many frequencies, ...) into a ``LightftError`` naming the method and architecture.
+"""
 
 from __future__ import annotations
 
+import inspect
+import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable, NamedTuple
 
+import torch
 from torch import nn
 
+from lightft.errors import LightftError
 from lightft.methods.base import Method
-from lightft.methods.targets import resolve_targets
+from lightft.methods.targets import ia3_targets, resolve_targets
 from lightft.model.heads import head_module_names
 from lightft.model.load import load_model
+
+# LoRA initialisations that move part of the base weight into the adapter (W_res = W - s·B0·A0). The saved adapter
+# is converted so it applies to the *original* base weights: see ``_convert_mutated_init``.
+MUTATING_INITS = ("pissa", "olora")
+_INITIAL = "_lightft_initial_adapter"  # attribute of the PeftModel holding B0, A0 of a mutating init
+
+
+def default_targets(model: nn.Module, cfg, head: list[str]):
+    return resolve_targets(model, cfg.targets, head)
 
 
 @dataclass(frozen=True)
@@ -19,32 +40,89 @@ class PeftMethod(Method):
     """``make_config(cfg, targets, head)`` builds the peft config; the rest is shared by every peft method."""
 
     make_config: Callable = None  # type: ignore[assignment]
+    find_targets: Callable = default_targets
+    setup: Callable[[], None] | None = None  # run before peft builds the adapter layers (attach and load)
 
     def attach(self, model: nn.Module, cfg) -> nn.Module:
         from peft import get_peft_model
 
         head = head_module_names(model)
-        targets = resolve_targets(model, cfg.targets, head)
-        peft_model = get_peft_model(model, self.make_config(cfg, targets, head))
+        self.check(model, cfg)
+        targets = self.find_targets(model, cfg, head)
+        self.prepare(model)
+        try:
+            peft_model = get_peft_model(model, self.make_config(cfg, targets, head))
+        except ValueError as exc:
+            raise LightftError(
+                f"--method {self.name} does not fit this {model.config.model_type} model: {str(exc).splitlines()[0]}"
+            ) from None
+        init = getattr(peft_model.peft_config["default"], "init_lora_weights", True)
+        if isinstance(init, str) and init in MUTATING_INITS:
+            from peft import get_peft_model_state_dict
+
+            initial = {k: v.detach().to("cpu", copy=True) for k, v in get_peft_model_state_dict(peft_model).items()
+                       if ".lora_A." in k or ".lora_B." in k}
+            object.__setattr__(peft_model, _INITIAL, initial)  # a plain attribute: not a parameter, never trained
         return peft_model
+
+    def check(self, model: nn.Module, cfg) -> None:
+        """Raise a LightftError when this architecture cannot take the method (before peft touches the model)."""
+
+    def prepare(self, model: nn.Module) -> None:
+        """Adjust the plain transformers model before peft wraps it (on attach and on load)."""
+        if self.setup is not None:
+            self.setup()
 
     def save(self, model: nn.Module, directory: Path) -> None:
         model.save_pretrained(str(directory), safe_serialization=True)
         card = Path(directory) / "README.md"  # peft's empty model card; report.md describes the run
         if card.exists():
             card.unlink()
+        initial = getattr(model, _INITIAL, None)
+        if initial is not None:
+            _convert_mutated_init(Path(directory), initial)
 
     def load(self, cfg, labels, directory: Path) -> nn.Module:
         from peft import PeftModel
 
         base = load_model(cfg.model, labels, seed=cfg.seed)
+        self.prepare(base)
         model = PeftModel.from_pretrained(base, str(directory))
         return model.merge_and_unload() if self.mergeable else model
 
 
+def _convert_mutated_init(directory: Path, initial: dict[str, torch.Tensor]) -> None:
+    """Rewrite a PiSSA/OLoRA adapter as a plain LoRA adapter of rank 2r on the original base weights.
+
+    Training ran on W_res = W - s·B0·A0 with adapter s·B·A, so the tuned weight is W + s·(B·A - B0·A0)
+    = W + s·[B | -B0]·[A ; A0]. This is peft's ``path_initial_model_for_weight_conversion`` done in memory, except
+    that it keeps every other tensor of the adapter (peft's conversion drops ``modules_to_save``, i.e. the head).
+    Rank and alpha double so the scale s stays the same (with rsLoRA, alpha grows by sqrt(2)).
+    """
+    from safetensors.torch import load_file, save_file
+
+    weights_file = directory / "adapter_model.safetensors"
+    tensors = load_file(str(weights_file))
+    for key, value in tensors.items():
+        if ".lora_A." in key:
+            tensors[key] = torch.cat([value, initial[key].to(value)], dim=0).contiguous()
+        elif ".lora_B." in key:
+            tensors[key] = torch.cat([value, -initial[key].to(value)], dim=1).contiguous()
+    save_file(tensors, str(weights_file), metadata={"format": "pt"})
+    config_file = directory / "adapter_config.json"
+    config = json.loads(config_file.read_text())
+    config["r"] *= 2
+    config["lora_alpha"] *= math.sqrt(2) if config.get("use_rslora") else 2
+    config["init_lora_weights"] = True
+    config_file.write_text(json.dumps(config, indent=2, sort_keys=True))
+
+
+# --- adapter configs -------------------------------------------------------------------------------------------------
+
 def lora_config(cfg, targets, head, **extra):
     from peft import LoraConfig, TaskType
 
+    init = getattr(cfg, "init", "default")
     return LoraConfig(
         task_type=TaskType.SEQ_CLS,
         r=cfg.rank,
@@ -52,5 +130,227 @@ def lora_config(cfg, targets, head, **extra):
         lora_dropout=cfg.dropout,
         target_modules=targets,
         modules_to_save=head,
+        init_lora_weights=True if init == "default" else init,
         **extra,
     )
+
+
+def dora_config(cfg, targets, head):
+    return lora_config(cfg, targets, head, use_dora=True)
+
+
+def rslora_config(cfg, targets, head):
+    return lora_config(cfg, targets, head, use_rslora=True)
+
+
+def adalora_config(cfg, targets, head):
+    """AdaLoRA with a fixed budget: init_r = target_r = --rank, so no rank is ever pruned.
+
+    Adaptive allocation needs ``update_and_allocate(step)`` after every optimizer update (see ``ADALORA_HOOK`` in
+    ``lightft.methods``); without it AdaLoRA is an SVD-form LoRA (P·diag(E)·Q) with the orthogonality penalty
+    added to the training loss. ``total_step`` only feeds the allocation schedule, which never runs: peft requires
+    a positive value, so it holds a placeholder.
+    """
+    from peft import AdaLoraConfig, TaskType
+
+    return AdaLoraConfig(
+        task_type=TaskType.SEQ_CLS,
+        init_r=cfg.rank,
+        target_r=cfg.rank,
+        lora_alpha=cfg.alpha,
+        lora_dropout=cfg.dropout,
+        target_modules=targets,
+        modules_to_save=head,
+        total_step=1,
+    )
+
+
+def ia3_config(cfg, targets, head):
+    from peft import IA3Config, TaskType
+
+    return IA3Config(task_type=TaskType.SEQ_CLS, target_modules=targets.modules,
+                     feedforward_modules=targets.feedforward, modules_to_save=head)
+
+
+def ia3_find_targets(model, cfg, head):
+    return ia3_targets(model, cfg.targets, head)
+
+
+def loha_config(cfg, targets, head):
+    from peft import LoHaConfig, TaskType
+
+    return LoHaConfig(task_type=TaskType.SEQ_CLS, r=cfg.rank, alpha=cfg.alpha, target_modules=targets,
+                      modules_to_save=head)
+
+
+def lokr_config(cfg, targets, head):
+    from peft import LoKrConfig, TaskType
+
+    return LoKrConfig(task_type=TaskType.SEQ_CLS, r=cfg.rank, alpha=cfg.alpha, target_modules=targets,
+                      modules_to_save=head)
+
+
+def vera_config(cfg, targets, head):
+    from peft import TaskType, VeraConfig
+
+    # The frozen random projections are saved with the adapter (save_projection) so loading never depends on
+    # regenerating them from the PRNG key.
+    return VeraConfig(task_type=TaskType.SEQ_CLS, r=cfg.vera_rank, vera_dropout=cfg.dropout, target_modules=targets,
+                      modules_to_save=head, save_projection=True, projection_prng_key=cfg.seed)
+
+
+FOURIERFT_SCALING = 150.0  # peft's default and the paper's value for RoBERTa on GLUE
+
+
+def fourierft_config(cfg, targets, head):
+    from peft import FourierFTConfig, TaskType
+
+    # init_weights=True starts the spectrum at zero, so step 0 is the frozen model (peft's default draws it at random).
+    return FourierFTConfig(task_type=TaskType.SEQ_CLS, n_frequency=cfg.n_frequency, scaling=FOURIERFT_SCALING,
+                           random_loc_seed=cfg.seed, target_modules=targets, modules_to_save=head, init_weights=True)
+
+
+def oft_config(cfg, targets, head):
+    from peft import OFTConfig, TaskType
+
+    return OFTConfig(task_type=TaskType.SEQ_CLS, r=0, oft_block_size=cfg.block_size, target_modules=targets,
+                     modules_to_save=head)
+
+
+def boft_config(cfg, targets, head):
+    """BOFT with one butterfly factor (block-diagonal orthogonal rotations, exact Cayley parametrisation).
+
+    peft 0.21 builds more than one butterfly factor only when it can JIT-compile its ``fbd_cuda`` extension and
+    silently falls back to one factor otherwise, so an adapter with more factors trained on one machine would not
+    load on another. One factor is the same everywhere, and ``no_boft_jit`` skips the compile attempt (which peft
+    retries for every layer when it fails).
+    """
+    from peft import BOFTConfig, TaskType
+
+    return BOFTConfig(task_type=TaskType.SEQ_CLS, boft_block_size=cfg.block_size, boft_block_num=0,
+                      boft_n_butterfly_factor=1, target_modules=targets, modules_to_save=head)
+
+
+def no_boft_jit() -> None:
+    import peft.tuners.boft.layer as boft_layer
+
+    if getattr(boft_layer, "_FBD_CUDA", None) is None:
+        boft_layer._FBD_CUDA = False  # "not available", cached: peft uses torch.block_diag
+
+
+# --- soft prompts ----------------------------------------------------------------------------------------------------
+
+class PromptDims(NamedTuple):
+    """What a soft prompt attaches to: the sizes peft needs (it cannot read all of them from every config)."""
+
+    embedding_dim: int  # the word embeddings (ELECTRA's can be narrower than the hidden size)
+    hidden_size: int
+    num_heads: int
+    num_layers: int
+
+
+def prompt_dims(model, cfg, head) -> PromptDims:
+    c = model.config
+    return PromptDims(model.get_input_embeddings().embedding_dim, c.hidden_size, c.num_attention_heads,
+                      c.num_hidden_layers)
+
+
+def _prompt_common(cfg, dims: PromptDims, head, token_dim: int) -> dict[str, Any]:
+    from peft import TaskType
+
+    return dict(task_type=TaskType.SEQ_CLS, num_virtual_tokens=cfg.num_virtual_tokens, token_dim=token_dim,
+                num_attention_heads=dims.num_heads, num_layers=dims.num_layers, num_transformer_submodules=1,
+                modules_to_save=head)
+
+
+def prefix_config(cfg, dims: PromptDims, head):
+    from peft import PrefixTuningConfig
+
+    # Trainable keys/values for every layer (P-tuning v2); no reparameterisation MLP.
+    return PrefixTuningConfig(**_prompt_common(cfg, dims, head, dims.hidden_size), prefix_projection=False)
+
+
+def prompt_config(cfg, dims: PromptDims, head):
+    from peft import PromptTuningConfig
+
+    return PromptTuningConfig(**_prompt_common(cfg, dims, head, dims.embedding_dim))
+
+
+def ptuning_config(cfg, dims: PromptDims, head):
+    from peft import PromptEncoderConfig
+
+    return PromptEncoderConfig(**_prompt_common(cfg, dims, head, dims.embedding_dim),
+                               encoder_hidden_size=dims.embedding_dim)
+
+
+def _position_limit(model: nn.Module) -> int | None:
+    """How many tokens the absolute position embeddings can number (None: relative or rotary positions)."""
+    embeddings = getattr(model.get_submodule(model.base_model_prefix), "embeddings", None)
+    table = getattr(embeddings, "position_embeddings", None)
+    if not isinstance(table, nn.Embedding):
+        return None
+    offset = table.padding_idx + 1 if table.padding_idx is not None else 0  # RoBERTa, XLM-R, MPNet count from pad+1
+    return table.num_embeddings - offset
+
+
+def _accepts_kv_cache(model: nn.Module) -> bool:
+    backbone = model.get_submodule(model.base_model_prefix)
+    params = inspect.signature(backbone.forward).parameters
+    return "cache" in params or "past_key_values" in params
+
+
+def _pass_prefix_as_cache(model: nn.Module) -> None:
+    """Let peft's prefix tuning reach the encoder's key/value cache.
+
+    peft hands the prefix to the model as ``past_key_values`` only when the model's ``forward`` declares that
+    argument; transformers 5 encoders take it as ``cache`` (through ``**kwargs`` of the classification model), so
+    peft gives up. This instance-level wrapper declares ``past_key_values`` and passes it on as ``cache``.
+    """
+    if getattr(model, "_lightft_prefix", False):
+        return
+    inner = model.forward
+
+    def forward(*args, past_key_values=None, **kwargs):  # no functools.wraps: peft must see this signature
+        if past_key_values is not None:
+            kwargs["cache"] = past_key_values
+        return inner(*args, **kwargs)
+
+    model.forward = forward
+    model._lightft_prefix = True
+
+
+@dataclass(frozen=True)
+class PromptMethod(PeftMethod):
+    """Soft prompts: ``num_virtual_tokens`` trainable vectors the encoder attends to; the head trains with them.
+
+    peft prepends the virtual tokens inside its forward (extending the attention mask and token type ids), so the
+    base weights are untouched and nothing merges. ``prefix`` feeds them to every layer as a key/value cache,
+    which only encoders that accept a cache support; ``prompt``/``ptuning`` feed them as input embeddings.
+    """
+
+    find_targets: Callable = prompt_dims
+    kv_prefix: bool = False
+
+    def check(self, model: nn.Module, cfg) -> None:
+        model_type = model.config.model_type
+        if self.kv_prefix and not _accepts_kv_cache(model):
+            import transformers
+
+            backbone = type(model.get_submodule(model.base_model_prefix)).__name__
+            raise LightftError(
+                f"--method {self.name} is not supported for model type {model_type!r}: prefix tuning passes trainable "
+                f"keys/values to every layer as a key/value cache, and {backbone} (transformers "
+                f"{transformers.__version__}) accepts none; use --method prompt or --method ptuning instead"
+            )
+        limit = _position_limit(model)
+        # Both ways the virtual tokens take positions: prepended embeddings, or a cache that shifts position ids.
+        if limit is not None and cfg.max_length + cfg.num_virtual_tokens > limit:
+            raise LightftError(
+                f"--max-length {cfg.max_length} plus --num-virtual-tokens {cfg.num_virtual_tokens} exceeds the "
+                f"{limit} positions of this {model_type} model; lower one of them"
+            )
+
+    def prepare(self, model: nn.Module) -> None:
+        super().prepare(model)
+        if self.kv_prefix:
+            _pass_prefix_as_cache(model)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from torch import nn
 
 from lightft.errors import LightftError
@@ -54,3 +56,56 @@ def resolve_targets(model: nn.Module, spec: str, head: list[str]) -> list[str] |
             f"{model_type} model; candidates are: {', '.join(candidates)} (or 'auto', 'all-linear')"
         )
     return wanted
+
+
+# Attention key/value projections per model_type, for IA3's auto targets (IA3 rescales keys, values and the FFN).
+IA3_KEY_VALUE: dict[str, list[str]] = {
+    "bert": ["key", "value"],
+    "roberta": ["key", "value"],
+    "xlm-roberta": ["key", "value"],
+    "electra": ["key", "value"],
+    "distilbert": ["k_lin", "v_lin"],
+    "deberta": ["in_proj"],
+    "deberta-v2": ["key_proj", "value_proj"],
+    "mpnet": ["k", "v"],
+    "modernbert": ["Wqkv"],  # fused: the query rows are rescaled too
+}
+
+
+class IA3Targets(NamedTuple):
+    modules: list[str]  # full module names
+    feedforward: list[str]  # the subset whose *input* IA3 rescales: the FFN down-projections
+
+
+def _encoder_linears(model: nn.Module, head: list[str]) -> dict[str, nn.Linear]:
+    return {name: m for name, m in model.named_modules()
+            if isinstance(m, nn.Linear) and name.split(".")[0] not in head}
+
+
+def _is_ffn_output(module: nn.Linear) -> bool:
+    """The FFN down-projection (intermediate -> hidden) is the one encoder linear layer that narrows its input."""
+    return module.in_features > module.out_features
+
+
+def ia3_targets(model: nn.Module, spec: str, head: list[str]) -> IA3Targets:
+    """IA3's targets and feedforward modules as full names. ``auto`` is the attention keys and values plus the FFN
+    output layer, as in the IA3 paper and peft's defaults for BERT (which also catch ``attention.output.dense``,
+    whose name ends the same way: full names avoid that). Explicit ``--targets`` names are checked as for LoRA;
+    those that are FFN down-projections are scaled on their input."""
+    linears = _encoder_linears(model, head)
+    model_type = model.config.model_type
+    if spec == "auto":
+        if model_type not in IA3_KEY_VALUE:
+            raise LightftError(
+                f"--targets auto has no IA3 default for model type {model_type!r}; pass module names with --targets, "
+                f"e.g. the key and value projections and the FFN output among: "
+                f"{', '.join(linear_module_names(model, head))}"
+            )
+        kv = IA3_KEY_VALUE[model_type]
+        names = [n for n, m in linears.items() if n.rsplit(".", 1)[-1] in kv or _is_ffn_output(m)]
+    elif spec == "all-linear":
+        names = list(linears)
+    else:
+        wanted = resolve_targets(model, spec, head)
+        names = [n for n in linears if n.rsplit(".", 1)[-1] in wanted]
+    return IA3Targets(names, [n for n in names if _is_ffn_output(linears[n])])

@@ -2,5 +2,6 @@
 
 from lightft.model.heads import head_module_names
 from lightft.model.load import load_model, load_tokenizer
+from lightft.model.forward import Forward
 
-__all__ = ["head_module_names", "load_model", "load_tokenizer"]
+__all__ = ["Forward", "head_module_names", "load_model", "load_tokenizer"]

@@ -19,7 +19,10 @@ from torch import nn
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
-from lightft.data.batching import BatchPlan, PadCollator, TokenizedDataset
+import torch.nn.functional as F
+
+from lightft.data.batching import BatchPlan, TokenizedDataset
+from lightft.model.forward import Forward
 from lightft.runtime import peak_memory_mb, reset_peak_memory
 from lightft.train.optim import build_optimizer, linear_warmup_decay
 
@@ -63,11 +66,15 @@ class FitResult:
     tokens: int
     peak_memory_mb: float
     loss_curve: list[tuple[int, float]]
+    first_step_seconds: float = 0.0  # epoch start to the end of the first step (compile, warm-up)
+    first_step_samples: int = 0
 
     def summary(self) -> dict:
         return {
             "seconds": round(self.seconds, 3),
             "samples_per_second": round(self.samples / self.seconds, 2) if self.seconds else None,
+            "steady_samples_per_second": round(self.steady_rate(), 2) if self.steady_rate() else None,
+            "first_step_seconds": round(self.first_step_seconds, 3),
             "tokens_per_second": round(self.tokens / self.seconds, 1) if self.seconds else None,
             "peak_memory_mb": round(self.peak_memory_mb, 1),
             "samples": self.samples,
@@ -76,22 +83,29 @@ class FitResult:
         }
 
 
+    def steady_rate(self) -> float | None:
+        """Samples/s after the first step (excludes compilation and warm-up)."""
+        rest = self.seconds - self.first_step_seconds
+        return (self.samples - self.first_step_samples) / rest if rest > 0 and self.samples > self.first_step_samples else None
+
+
 def trainable_state(model: nn.Module) -> dict[str, torch.Tensor]:
     return {n: p.detach().to("cpu", copy=True) for n, p in model.named_parameters() if p.requires_grad}
 
 
-def fit(model: nn.Module, train: TokenizedDataset, hp: Hyper, *, pad_token_id: int,
+def fit(model: nn.Module, train: TokenizedDataset, hp: Hyper, *, forward: Forward,
         validate: Callable[[nn.Module], dict], accelerator: Accelerator, quiet: bool = False) -> FitResult:
     """Train ``model`` in place; return history and the best epoch's trainable weights."""
     device = accelerator.device
     plan = BatchPlan(train.lengths, hp.batch_size, seed=hp.seed, max_tokens=hp.max_tokens)
-    loader = DataLoader(train, batch_sampler=plan, collate_fn=PadCollator(pad_token_id))
+    loader = DataLoader(train, batch_sampler=plan, collate_fn=forward.collator())
     updates_per_epoch = math.ceil(len(plan) / hp.grad_accum)
     optimizer = build_optimizer(model, hp.lr, hp.weight_decay, device)
     scheduler = linear_warmup_decay(optimizer, updates_per_epoch * hp.epochs, hp.warmup_ratio)
     model, optimizer, loader, scheduler = accelerator.prepare(model, optimizer, loader, scheduler)
     state, curve = TrainState(), []
     train_seconds, samples = 0.0, 0
+    first_step_seconds, first_step_samples = 0.0, 0
     reset_peak_memory(device)
     for epoch in range(1, hp.epochs + 1):
         state.epoch = epoch
@@ -103,19 +117,25 @@ def fit(model: nn.Module, train: TokenizedDataset, hp: Hyper, *, pad_token_id: i
         bar = tqdm(total=len(train), desc=f"epoch {epoch}/{hp.epochs}", unit="text", disable=quiet, leave=False)
         for batch in loader:
             with accelerator.accumulate(model):
-                out = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], labels=batch["labels"])
-                accelerator.backward(out.loss)
+                with accelerator.autocast():
+                    logits = forward.logits(model, batch)
+                loss = F.cross_entropy(logits.float(), batch["labels"])
+                accelerator.backward(loss)
                 if accelerator.sync_gradients and hp.max_grad_norm > 0:
                     accelerator.clip_grad_norm_(model.parameters(), hp.max_grad_norm)
                 optimizer.step()
                 scheduler.step()
                 optimizer.zero_grad(set_to_none=True)
-            running += out.loss.detach()
+            running += loss.detach()
             running_n += 1
             state.step += 1
-            rows = batch["labels"].shape[0]
+            rows = len(batch["labels"])
             samples += rows
             bar.update(rows)
+            if state.step == 1:
+                if device.type == "cuda":
+                    torch.cuda.synchronize(device)  # once per run: time to first step
+                first_step_seconds, first_step_samples = time.perf_counter() - start, rows
             if state.step % LOG_EVERY == 0:
                 loss = (running / running_n).item()  # the only host sync, every LOG_EVERY steps
                 curve.append((state.step, round(loss, 5)))
@@ -155,6 +175,8 @@ def fit(model: nn.Module, train: TokenizedDataset, hp: Hyper, *, pad_token_id: i
         tokens=tokens,
         peak_memory_mb=peak_memory_mb(device),
         loss_curve=curve,
+        first_step_seconds=first_step_seconds,
+        first_step_samples=first_step_samples,
     )
 
 

@@ -1,0 +1,77 @@
+"""lightft side of the speed benchmarks: the same workload through lightft's own loop and inference.
+
+Uses the library's real pieces (method registry, ``fit`` on accelerate, ``Forward`` with padding-free
+batches where supported, ``predict_logits``), fed the same token ids as ``bench/reference.py``.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Sequence
+
+import torch
+from accelerate import Accelerator
+
+from lightft.config import TrainConfig
+from lightft.data.batching import TokenizedDataset
+from lightft.evaluate import predict_logits
+from lightft.methods import count_parameters, get_method
+from lightft.model.forward import Forward
+from lightft.runtime import peak_memory_mb, reset_peak_memory
+from lightft.train import Hyper, fit
+
+
+def lightft_train(model, ids: Sequence[Sequence[int]], labels: Sequence[int], *, method: str, batch_size: int, lr: float,
+                  max_steps: int, bf16: bool, seed: int = 0, lora_dropout: float = 0.1, max_tokens: int | None = None,
+                  unpadded: str = "auto", pad_token_id: int = 0) -> dict:
+    """Train for exactly ``max_steps`` batches (one epoch over ``max_steps * batch_size`` rows) and measure it."""
+    n = max_steps * batch_size if max_tokens is None else len(ids)
+    data = TokenizedDataset([list(x) for x in ids[:n]], list(labels[:n]))
+    cfg = TrainConfig(model="bench", data="bench", method=method, rank=8, alpha=16, dropout=lora_dropout)
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    reset_peak_memory(device)
+    start = time.perf_counter()
+    model = get_method(method).attach(model, cfg).to(device)
+    accelerator = Accelerator(cpu=device.type == "cpu", mixed_precision="bf16" if bf16 else "no")
+    forward = Forward.choose(model, pad_token_id, unpadded, device)
+    hp = Hyper(lr=lr, epochs=1, batch_size=batch_size, seed=seed, max_tokens=max_tokens)
+    result = fit(model, data, hp, forward=forward, validate=lambda m: {"macro_f1": 0.0, "accuracy": 0.0, "loss": 0.0},
+                 accelerator=accelerator, quiet=True)
+    counts = count_parameters(model)
+    curve = result.loss_curve
+    return {
+        "samples_per_s": result.steady_rate(),
+        "tokens_per_s": result.tokens / result.seconds,
+        "time_to_first_step_s": (time.perf_counter() - start) - result.seconds + result.first_step_seconds,
+        "total_s": time.perf_counter() - start,
+        "samples": result.samples,
+        "peak_memory_mb": peak_memory_mb(device),
+        "first_loss": curve[0][1] if curve else None,
+        "last_loss": curve[-1][1] if curve else None,
+        "loss_curve": curve,
+        "unpadded": forward.unpadded,
+        "trainable_params": counts["trainable"],
+        "total_params": counts["total"],
+    }
+
+
+def lightft_infer(model, ids: Sequence[Sequence[int]], *, batch_size: int, bf16: bool, method_merged: bool = True,
+                  unpadded: str = "auto", pad_token_id: int = 0, max_tokens: int | None = None) -> dict:
+    """Inference the way ``lightft predict`` runs it (merged weights, length-sorted, padding-free on CUDA)."""
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    model = model.to(device).eval()
+    if bf16:
+        model = model.to(torch.bfloat16)  # inference needs no fp32 master weights
+    forward = Forward.choose(model, pad_token_id, unpadded, device)
+    seqs = [list(x) for x in ids]
+    kw = dict(forward=forward, batch_size=batch_size, device=device, precision="bf16" if bf16 else "fp32", quiet=True,
+              max_tokens=max_tokens)
+    predict_logits(model, seqs[: batch_size * 2], **kw)  # warm-up
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    reset_peak_memory(device)
+    start = time.perf_counter()
+    logits = predict_logits(model, seqs, **kw)
+    seconds = time.perf_counter() - start
+    return {"samples_per_s": len(seqs) / seconds, "tokens_per_s": sum(map(len, seqs)) / seconds,
+            "peak_memory_mb": peak_memory_mb(device), "logits": torch.from_numpy(logits), "unpadded": forward.unpadded}

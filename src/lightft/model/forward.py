@@ -1,0 +1,46 @@
+"""How a batch becomes logits: padded (any model) or padding-free (packed tokens, varlen attention)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from lightft.data.batching import PackCollator, PadCollator
+
+
+@dataclass(frozen=True)
+class Forward:
+    """The batch layout and forward pass for one model; train and evaluate share it."""
+
+    pad_token_id: int
+    unpadded: bool = False
+    position_offset: int = 0
+
+    @classmethod
+    def choose(cls, model: nn.Module, pad_token_id: int, mode: str, device: torch.device) -> "Forward":
+        """``mode`` auto: padding-free on CUDA where the architecture and method support it; on: always
+        (CPU uses a slow reference attention, for tests); off: never."""
+        from lightft.errors import LightftError
+        from lightft.model.unpadded import position_offset_for, supports_unpadded, varlen_available
+
+        prompt_method = getattr(getattr(model, "active_peft_config", None), "is_prompt_learning", False)
+        able = supports_unpadded(model) and not prompt_method
+        if mode == "on" and not able:
+            raise LightftError(
+                f"--unpadded on is not supported for {type(model).__name__}"
+                f"{' with a soft-prompt method' if prompt_method else ''}; use --unpadded auto or off"
+            )
+        use = mode == "on" or (mode == "auto" and able and device.type == "cuda" and varlen_available())
+        return cls(pad_token_id, use, position_offset_for(model) if use else 0)
+
+    def collator(self):
+        return PackCollator(self.pad_token_id, self.position_offset) if self.unpadded else PadCollator(self.pad_token_id)
+
+    def logits(self, model: nn.Module, batch: dict) -> torch.Tensor:
+        if self.unpadded:
+            from lightft.model.unpadded import unpadded_logits
+
+            return unpadded_logits(model, batch)
+        return model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
