@@ -10,15 +10,23 @@ import time
 from typing import Sequence
 
 import torch
-from accelerate import Accelerator
 
 from lightft.config import TrainConfig
 from lightft.data.batching import TokenizedDataset
 from lightft.evaluate import predict_logits
 from lightft.methods import count_parameters, get_method
 from lightft.model.forward import Forward
-from lightft.runtime import peak_memory_mb, reset_peak_memory
+from lightft.runtime import make_accelerator, peak_memory_mb, reset_peak_memory, store_frozen_in_bf16
 from lightft.train import Hyper, fit
+
+
+def free_memory() -> None:
+    """Drop the previous run's tensors so peak-memory figures are this run's alone."""
+    import gc
+
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
 
 
 def lightft_train(model, ids: Sequence[Sequence[int]], labels: Sequence[int], *, method: str, batch_size: int, lr: float,
@@ -29,10 +37,12 @@ def lightft_train(model, ids: Sequence[Sequence[int]], labels: Sequence[int], *,
     data = TokenizedDataset([list(x) for x in ids[:n]], list(labels[:n]))
     cfg = TrainConfig(model="bench", data="bench", method=method, rank=8, alpha=16, dropout=lora_dropout)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    free_memory()
     reset_peak_memory(device)
     start = time.perf_counter()
     model = get_method(method).attach(model, cfg).to(device)
-    accelerator = Accelerator(cpu=device.type == "cpu", mixed_precision="bf16" if bf16 else "no")
+    store_frozen_in_bf16(model, "bf16" if bf16 else "fp32", device)
+    accelerator = make_accelerator(device, "bf16" if bf16 else "fp32")
     forward = Forward.choose(model, pad_token_id, unpadded, device)
     hp = Hyper(lr=lr, epochs=1, batch_size=batch_size, seed=seed, max_tokens=max_tokens)
     result = fit(model, data, hp, forward=forward, validate=lambda m: {"macro_f1": 0.0, "accuracy": 0.0, "loss": 0.0},

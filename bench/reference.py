@@ -144,14 +144,9 @@ def trainer_peft_train(
         ))
     trainable_params, total_params = _count_params(model)
 
-    from datasets import Dataset
-
     ids = [_truncate(seq, max_length) for seq in tokenized_inputs]
-    dataset = Dataset.from_dict({
-        "input_ids": ids,
-        "attention_mask": [[1] * len(seq) for seq in ids],
-        "labels": [int(y) for y in labels],
-    })
+    # A list of feature dicts is what Trainer + DataCollatorWithPadding take (no `datasets` needed on the GPU box).
+    dataset = [{"input_ids": seq, "attention_mask": [1] * len(seq), "labels": int(y)} for seq, y in zip(ids, labels)]
 
     class StepTimer(TrainerCallback):
         def __init__(self):

@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 import torch  # noqa: E402
 
-from bench.lightft_side import lightft_train  # noqa: E402
+from bench.lightft_side import free_memory, lightft_train  # noqa: E402
 from bench.reference import trainer_peft_train  # noqa: E402
 from bench.workloads import workload  # noqa: E402
 
@@ -68,12 +68,16 @@ def main(argv=None) -> dict:
         common = dict(method=method, batch_size=bs, lr=LR[method], max_steps=steps, bf16=torch.cuda.is_available(), seed=0)
         runs = {}
         if not args.skip_reference:
+            free_memory()
             ref = trainer_peft_train(make_model(), ids, labels, max_length=max_length, tokenizer=tokenizer, **common)
             ref["first_loss"], ref["last_loss"] = window_means(ref.pop("losses"))
             runs["trainer+peft"] = ref
         runs["lightft"] = lightft_train(make_model(), ids, labels, **common)
-        if args.max_tokens and method == "lora":
+        if args.max_tokens:
             runs[f"lightft --max-tokens {args.max_tokens}"] = lightft_train(make_model(), ids, labels, max_tokens=args.max_tokens, **common)
+            if method == "lora":
+                runs[f"lightft --max-tokens {args.max_tokens} dropout 0"] = lightft_train(
+                    make_model(), ids, labels, max_tokens=args.max_tokens, lora_dropout=0.0, **common)
         for name, r in runs.items():
             r.pop("loss_curve", None)
             print(f"{method:5s} {name:28s} {fmt(r['samples_per_s'], '9.1f')} samples/s {fmt(r['tokens_per_s'], '10.0f')} "

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from accelerate import Accelerator
 
 from lightft import rundir
 from lightft.config import TrainConfig
@@ -27,7 +26,13 @@ from lightft.evaluate import evaluate_split
 from lightft.methods import count_parameters, get_method
 from lightft.model import Forward, head_module_names, load_model, load_tokenizer
 from lightft.report import render_report
-from lightft.runtime import default_device, resolve_precision, seed_everything
+from lightft.runtime import (
+    default_device,
+    make_accelerator,
+    resolve_precision,
+    seed_everything,
+    store_frozen_in_bf16,
+)
 from lightft.train import Hyper, fit
 from lightft.train.loop import restore
 
@@ -131,9 +136,7 @@ def train(config: TrainConfig | str | Path | None = None, **overrides) -> RunRes
     for split in ("train", "validation", "test"):
         session.ids(split)
     model = load_model(cfg.model, session.splits.labels, seed=cfg.seed)
-    accelerator = Accelerator(cpu=session.device.type == "cpu",
-                              mixed_precision="bf16" if session.precision == "bf16" else "no",
-                              gradient_accumulation_steps=cfg.grad_accum)
+    accelerator = make_accelerator(session.device, session.precision, cfg.grad_accum)
     model.to(session.device)
     metrics: dict[str, Any] = {"method": cfg.method, "model": cfg.model}
     if cfg.baseline:
@@ -141,6 +144,7 @@ def train(config: TrainConfig | str | Path | None = None, **overrides) -> RunRes
     head = head_module_names(model)
     model = method.attach(model, cfg)
     _check_head_trains(model, head, cfg.method)
+    store_frozen_in_bf16(model, session.precision, session.device)
     params = count_parameters(model)
     hp = Hyper(lr=cfg.lr, epochs=cfg.epochs, batch_size=cfg.batch_size, grad_accum=cfg.grad_accum,
                weight_decay=cfg.weight_decay, warmup_ratio=cfg.warmup_ratio, max_grad_norm=cfg.max_grad_norm,

@@ -51,3 +51,29 @@ def reset_peak_memory(device: torch.device) -> None:
 
 def cpu_threads() -> int:
     return int(os.environ.get("OMP_NUM_THREADS", torch.get_num_threads()))
+
+
+def make_accelerator(device: torch.device, precision: str, grad_accum: int = 1):
+    """The Accelerator for a run: bf16 autocast or fp32, non-blocking host-to-device batch copies."""
+    from accelerate import Accelerator
+    from accelerate.utils import DataLoaderConfiguration
+
+    return Accelerator(cpu=device.type == "cpu", mixed_precision="bf16" if precision == "bf16" else "no",
+                       gradient_accumulation_steps=grad_accum,
+                       dataloader_config=DataLoaderConfiguration(non_blocking=device.type == "cuda"))
+
+
+def store_frozen_in_bf16(model, precision: str, device: torch.device) -> int:
+    """Keep frozen weights in bf16 when training under bf16 autocast on a GPU; return how many were cast.
+
+    Autocast otherwise re-casts every frozen fp32 weight to bf16 at every step (``aten::copy_`` was the
+    largest GPU cost in the LoRA profile, docs/performance.md); trainable tensors stay fp32 for AdamW.
+    """
+    if precision != "bf16" or device.type != "cuda":
+        return 0
+    cast = 0
+    for p in model.parameters():
+        if not p.requires_grad and p.dtype == torch.float32:
+            p.data = p.data.to(torch.bfloat16)
+            cast += 1
+    return cast

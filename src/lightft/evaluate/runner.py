@@ -30,7 +30,8 @@ def predict_logits(model: nn.Module, input_ids: list[list[int]], *, forward: For
     with tqdm(total=len(input_ids), desc=desc, unit="text", disable=quiet, leave=False) as bar:
         for b, rows in enumerate(batches):
             batch = collate([{"input_ids": input_ids[i], "index": i} for i in rows])
-            batch = {k: v.to(device, non_blocking=True) if torch.is_tensor(v) else v for k, v in batch.items()}
+            if device.type == "cuda":  # pinned + non-blocking: the host does not wait for the previous batch
+                batch = {k: v.pin_memory().to(device, non_blocking=True) if torch.is_tensor(v) else v for k, v in batch.items()}
             with autocast(device, precision):
                 logits = forward.logits(model, batch)
             out[b] = logits.float()

@@ -98,7 +98,9 @@ def fit(model: nn.Module, train: TokenizedDataset, hp: Hyper, *, forward: Forwar
     """Train ``model`` in place; return history and the best epoch's trainable weights."""
     device = accelerator.device
     plan = BatchPlan(train.lengths, hp.batch_size, seed=hp.seed, max_tokens=hp.max_tokens)
-    loader = DataLoader(train, batch_sampler=plan, collate_fn=forward.collator())
+    # Pinned host memory + non-blocking copies (Accelerator(dataloader_config=non_blocking)) keep the host from
+    # waiting on the GPU at every batch: a pageable copy blocks until the previous step's kernels finish.
+    loader = DataLoader(train, batch_sampler=plan, collate_fn=forward.collator(), pin_memory=device.type == "cuda")
     updates_per_epoch = math.ceil(len(plan) / hp.grad_accum)
     optimizer = build_optimizer(model, hp.lr, hp.weight_decay, device)
     scheduler = linear_warmup_decay(optimizer, updates_per_epoch * hp.epochs, hp.warmup_ratio)
