@@ -140,12 +140,14 @@ def _print_methods() -> None:
 def methods_text(methods) -> str:
     """The `lightft methods` listing, generated from the registry (tests check they agree)."""
     fields = {f.name: f for f in dataclasses.fields(TrainConfig)}
+    width = max(8, *(len(name) for name in methods))
     lines = []
     for m in methods.values():
-        lines.append(f"{m.name:8s} {m.summary}")
-        lines.append(f"{'':8s}   default --lr {m.lr:g}")
+        lines.append(f"{m.name:{width}s} {m.summary}")
+        lines.append(f"{'':{width}s}   default --lr {m.lr:g}")
         for opt in m.options:
-            lines.append(f"{'':8s}   --{flag(opt)} (default {fields[opt].default}): {fields[opt].metadata['help']}")
+            f = fields[opt]
+            lines.append(f"{'':{width}s}   --{flag(opt)} (default {f.default}): {f.metadata['help']}")
     lines.append("")
     lines.append("All methods share the training flags of `lightft train --help` (epochs, batch size, warmup, ...).")
     return "\n".join(lines)

@@ -14,7 +14,7 @@ from lightft.errors import LightftError
 
 SELECT_CHOICES = ("macro_f1", "accuracy")
 PRECISION_CHOICES = ("auto", "bf16", "fp32")
-INIT_CHOICES = ("default", "gaussian", "orthogonal", "pissa", "olora")
+INIT_CHOICES = ("default", "gaussian", "orthogonal", "pissa", "olora", "mica")
 
 
 def _opt(default: Any, help: str, *, group: str = "training", metavar: str | None = None):
@@ -54,10 +54,11 @@ class TrainConfig:
     targets: str = _opt("auto", "Modules the adapter attaches to: 'auto' (the attention query/value projections of "
                         "the architecture; for ia3 the keys, values and FFN output), 'all-linear', or "
                         "comma-separated module names.", group="method", metavar="NAMES")
-    init: Literal["default", "gaussian", "orthogonal", "pissa", "olora"] = _opt(
+    init: Literal["default", "gaussian", "orthogonal", "pissa", "olora", "mica"] = _opt(
         "default", "LoRA initialisation (lora, dora, rslora): default (B=0, A Kaiming), gaussian, orthogonal (even "
         "--rank), pissa or olora (start from the principal directions of each weight; the saved adapter is "
-        "converted to apply to the original weights).", group="method", metavar="INIT")
+        "converted to apply to the original weights), mica (B fixed to the minor singular directions, only A "
+        "trains).", group="method", metavar="INIT")
     vera_rank: int = _opt(256, "VeRA rank: size of the shared frozen random projections (vera).", group="method",
                           metavar="R")
     n_frequency: int = _opt(1000, "Trainable spectral coefficients per target matrix (fourierft).", group="method",
@@ -87,8 +88,6 @@ class TrainConfig:
     unpadded: Literal["auto", "on", "off"] = _opt("auto", "Padding-free batches (real tokens packed into one row, "
                                                   "variable-length flash attention): auto uses them on a CUDA GPU for "
                                                   "BERT, RoBERTa, XLM-R, DistilBERT and ELECTRA.", metavar="MODE")
-    compile: bool = _opt(False, "torch.compile the model (GPU; lengths are padded to a few buckets so it compiles "
-                         "once per bucket).")
     precision: Literal["auto", "bf16", "fp32"] = _opt("auto", "Numeric precision: auto is bf16 autocast on a GPU "
                                                       "and fp32 on CPU.", metavar="P")
     seed: int = _opt(42, "Seed for data subsets, the validation split, head initialisation and batch order.",
@@ -139,6 +138,8 @@ class TrainConfig:
             problems.append(f"--init must be one of {', '.join(INIT_CHOICES)}, got {self.init!r}")
         elif self.init == "orthogonal" and self.method in ("lora", "dora", "rslora") and self.rank % 2:
             problems.append(f"--init orthogonal needs an even --rank, got {self.rank!r}")
+        elif self.init == "mica" and self.method == "dora":
+            problems.append("--init mica cannot be combined with --method dora (peft supports no such combination)")
         if self.precision not in PRECISION_CHOICES:
             problems.append(f"--precision must be one of {', '.join(PRECISION_CHOICES)}, got {self.precision!r}")
         from lightft.methods import METHODS  # local: methods import heavy libraries

@@ -13,7 +13,8 @@ from lightft.config import TrainConfig
 from lightft.data.labels import LabelMap
 from lightft.errors import LightftError
 from lightft.methods import METHODS, count_parameters, get_method
-from lightft.methods.targets import resolve_targets
+from lightft.methods.peft_methods import PeftMethod
+from lightft.methods.targets import ia3_targets, resolve_targets
 from lightft.model.heads import head_module_names
 
 REPO = Path(__file__).resolve().parents[2]
@@ -63,39 +64,77 @@ def test_heads_are_found_structurally(arch):
 
 def _base_name(name: str) -> str:
     """Map a peft-wrapped parameter name back to the plain model's name."""
-    for prefix in ("base_model.model.",):
+    for prefix in ("base_model.model.", "base_model."):  # adapters wrap the model once more than soft prompts
         name = name.removeprefix(prefix)
     return name.replace(".base_layer.", ".").replace(".original_module.", ".").replace(".modules_to_save.default.", ".")
+
+
+# peft needs a key/value cache in the encoder for prefix tuning; these encoders take none in transformers 5.
+UNSUPPORTED = {("prefix", arch): r"not supported for model type" for arch in ("distilbert", "deberta-v2", "mpnet",
+                                                                              "modernbert")}
+PEFT_METHODS = [name for name, m in METHODS.items() if isinstance(m, PeftMethod)]
+
+
+def method_config(method: str, **extra) -> TrainConfig:
+    # max_length: the tiny models have 64 positions, which soft prompts share with the text
+    return TrainConfig(**{"model": "unused", "data": "unused", "method": method, "targets": "auto", "max_length": 32,
+                          **extra})
+
+
+def adapter_leftovers(model) -> list[str]:
+    """Modules of a merged model that still belong to peft (any tuner layer, the head's wrapper, a prompt encoder)."""
+    from peft.tuners.tuners_utils import BaseTunerLayer
+    from peft.utils.other import AuxiliaryTrainingWrapper
+
+    return [n for n, mod in model.named_modules()
+            if isinstance(mod, (BaseTunerLayer, AuxiliaryTrainingWrapper)) or type(mod).__module__.startswith("peft.")]
+
+
+def one_step(model, seed=1):
+    model.train()
+    opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.1)
+    out = model(**batch(seed))
+    out.loss.backward()
+    opt.step()
+    model.eval()
 
 
 @pytest.mark.parametrize("method", list(METHODS))
 @pytest.mark.parametrize("arch", list(ARCHS))
 def test_one_step_trains_only_the_method_parameters(arch, method, tmp_path):
-    cfg = TrainConfig(model="unused", data="unused", method=method, targets="auto")
+    cfg = method_config(method)
     m = get_method(method)
+    if (method, arch) in UNSUPPORTED:
+        with pytest.raises(LightftError, match=UNSUPPORTED[method, arch] + f".*{arch}"):
+            m.attach(tiny_model(arch), cfg)
+        return
+    plain = dict(tiny_model(arch).named_parameters())
     model = m.attach(tiny_model(arch), cfg)
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
     trainable = {n for n, p in model.named_parameters() if p.requires_grad}
     head = HEADS[arch]
-    assert any(_base_name(n).split(".")[0] in head for n in trainable), "head must train"
-    model.train()
-    opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.1)
-    out = model(**batch())
-    out.loss.backward()
-    opt.step()
+    in_head = lambda n: _base_name(n).split(".")[0] in head  # noqa: E731
+    assert any(in_head(n) for n in trainable), "head must train"
+    one_step(model)
     for n, p in model.named_parameters():
         changed = not torch.equal(p.detach(), before[n])
         if n not in trainable:
             assert not changed, f"frozen {n} changed"
+            if _base_name(n) in plain:
+                assert torch.equal(p.detach(), plain[_base_name(n)].detach()), f"base weight {n} was modified"
+    own = [n for n in trainable if not in_head(n)]  # none for head, and for bitfit on bias-free ModernBERT
+    assert not own or any(not torch.equal(dict(model.named_parameters())[n].detach(), before[n]) for n in own), \
+        "the method's own parameters train"
     if method == "full":
         assert trainable == set(before)
     if method in ("head",):
-        assert all(_base_name(n).split(".")[0] in head for n in trainable)
+        assert all(in_head(n) for n in trainable)
     if method == "bitfit":
-        assert all(n.endswith(".bias") or _base_name(n).split(".")[0] in head for n in trainable)
+        assert all(n.endswith(".bias") or in_head(n) for n in trainable)
+    if method in PEFT_METHODS:  # only adapter (or prompt) tensors and the head: no weight of the model itself
+        assert all(in_head(n) or _base_name(n) not in plain for n in trainable), sorted(trainable)[:5]
 
     # save -> load gives identical logits (merged where the method merges)
-    model.eval()
     expected = logits(model, batch(2))
     m.save(model, tmp_path)
     base_dir = tmp_path / "base"
@@ -104,7 +143,74 @@ def test_one_step_trains_only_the_method_parameters(arch, method, tmp_path):
     reloaded = m.load(cfg, LABELS, tmp_path).eval()
     torch.testing.assert_close(logits(reloaded, batch(2)), expected, atol=1e-4, rtol=1e-4)
     if m.mergeable:
-        assert not any("lora_" in n for n, _ in reloaded.named_parameters()), "merged model keeps no adapter"
+        assert not adapter_leftovers(reloaded), "merged model keeps no adapter"
+        assert type(reloaded) is type(tiny_model(arch))
+
+
+@pytest.mark.parametrize("method,init", [("lora", "gaussian"), ("lora", "orthogonal"), ("lora", "pissa"),
+                                         ("lora", "olora"), ("lora", "mica"), ("rslora", "pissa"), ("dora", "olora")])
+def test_lora_initialisations_round_trip(method, init, tmp_path):
+    """PiSSA/OLoRA move part of each base weight into the adapter; the saved adapter must still apply to the
+    original weights, with the head, and merge to the same logits."""
+    arch = "roberta"
+    m = get_method(method)
+    model = m.attach(tiny_model(arch), method_config(method, init=init))
+    one_step(model)
+    expected = logits(model, batch(2))
+    m.save(model, tmp_path)
+    tiny_model(arch).save_pretrained(tmp_path / "base")
+    reloaded = m.load(method_config(method, model=str(tmp_path / "base")), LABELS, tmp_path).eval()
+    torch.testing.assert_close(logits(reloaded, batch(2)), expected, atol=1e-4, rtol=1e-4)
+    saved = json.loads((tmp_path / "adapter_config.json").read_text())
+    if init in ("pissa", "olora"):  # converted: a plain rank-2r LoRA adapter, loading never re-runs the SVD/QR
+        assert saved["r"] == 16 and saved["init_lora_weights"] is True
+        assert saved["lora_alpha"] == pytest.approx(16 * (2**0.5 if method == "rslora" else 2))
+    else:
+        assert saved["r"] == 8 and saved["init_lora_weights"] == init
+
+
+def test_init_combinations_are_checked_up_front():
+    with pytest.raises(LightftError, match="--init orthogonal needs an even --rank"):
+        TrainConfig(model="x", data="y", init="orthogonal", rank=5).validate()
+    with pytest.raises(LightftError, match="--init mica cannot be combined with --method dora"):
+        TrainConfig(model="x", data="y", init="mica", method="dora").validate()
+    with pytest.raises(LightftError, match="--init must be one of default, gaussian, orthogonal, pissa, olora, mica"):
+        TrainConfig(model="x", data="y", init="eva").validate()
+    with pytest.raises(LightftError, match=r"--num-virtual-tokens must be a whole number >= 1, got 0"):
+        TrainConfig(model="x", data="y", num_virtual_tokens=0).validate()
+
+
+def test_ia3_targets_keys_values_and_the_ffn_output():
+    model = tiny_model("bert")
+    t = ia3_targets(model, "auto", head_module_names(model))
+    short = sorted({n.split("layer.0.", 1)[1] for n in t.modules if "layer.0." in n})
+    assert short == ["attention.self.key", "attention.self.value", "output.dense"]  # not attention.output.dense
+    assert t.feedforward == [n for n in t.modules if n.endswith(".output.dense")]
+    t = ia3_targets(tiny_model("distilbert"), "auto", ["pre_classifier", "classifier"])
+    assert [n.rsplit(".", 1)[1] for n in t.feedforward] == ["lin2", "lin2"]
+
+
+def test_prefix_on_an_encoder_without_a_cache_names_the_architecture():
+    with pytest.raises(LightftError, match=r"--method prefix is not supported for model type 'distilbert'.*"
+                                           r"use --method prompt or --method ptuning"):
+        get_method("prefix").attach(tiny_model("distilbert"), method_config("prefix"))
+
+
+def test_virtual_tokens_must_fit_the_positions():
+    with pytest.raises(LightftError, match=r"--max-length 60 plus --num-virtual-tokens 20 exceeds the 62 positions"):
+        get_method("prompt").attach(tiny_model("roberta"), method_config("prompt", max_length=60))
+
+
+@pytest.mark.parametrize("method", ["oft", "boft"])
+def test_block_size_must_divide_the_features(method):
+    with pytest.raises(LightftError, match=rf"--block-size 5 must divide the input features of every target of "
+                                           rf"--method {method} \(32, 64 in this bert model\)"):
+        get_method(method).attach(tiny_model("bert"), method_config(method, block_size=5, targets="all-linear"))
+
+
+def test_adapter_that_does_not_fit_the_model_is_a_clear_error():
+    with pytest.raises(LightftError, match=r"--method fourierft does not fit this bert model: .*n_frequency"):
+        get_method("fourierft").attach(tiny_model("bert"), method_config("fourierft", n_frequency=5000))
 
 
 def test_lora_r8_on_bert_base_cased_trains_about_0_27_percent():
@@ -133,7 +239,8 @@ def test_auto_targets_per_architecture():
 
 
 def test_unknown_method():
-    with pytest.raises(LightftError, match=r"unknown method 'qlora'; choose one of: head, lora, bitfit, full"):
+    with pytest.raises(LightftError, match=r"unknown method 'qlora'; choose one of: head, lora, dora, rslora, adalora, "
+                                           r"ia3, .*, bitfit, full"):
         get_method("qlora")
 
 

@@ -4,8 +4,8 @@ Default learning rates are starting points for BERT-sized encoders with AdamW an
 adapters whose update starts at zero and is scaled down (IA3, VeRA, FourierFT) and soft prompts need rates well
 above LoRA's; rsLoRA scales its update by alpha/sqrt(r) instead of alpha/r (2.8x more at r=8), so its rate is lower.
 
-AdaLoRA trains with a fixed rank budget (init_r = target_r = --rank). Adaptive allocation needs one call per
-optimizer update that the training loop does not make yet; the hook it needs is ``ADALORA_HOOK`` below.
+AdaLoRA trains with a fixed rank budget (init_r = target_r = --rank): adaptive allocation needs a call per optimizer
+update that the training loop does not make yet (``peft_methods.adalora_config`` describes it).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from lightft.methods.peft_methods import (
     PeftMethod,
     PromptMethod,
     adalora_config,
+    block_size_divides,
     boft_config,
     dora_config,
     fourierft_config,
@@ -36,15 +37,6 @@ from lightft.methods.tensor_methods import FullMethod, SubsetMethod
 
 LORA_OPTIONS = ("rank", "alpha", "dropout", "targets", "init")
 PROMPT_OPTIONS = ("num_virtual_tokens",)
-
-# What the training loop must do for AdaLoRA to allocate ranks adaptively (not wired yet; see the module docstring):
-#   before fit:  model.peft_config["default"].total_step = <number of optimizer updates of the run>
-#                (and adalora_config then uses init_r > target_r, e.g. init_r = round(1.5 * rank))
-#   each update: after accelerator.backward(loss) and clipping, on sync steps only (accelerator.sync_gradients),
-#                after optimizer.step() and BEFORE optimizer.zero_grad():
-#                    accelerator.unwrap_model(model).base_model.update_and_allocate(update_index)
-#                (it reads the gradients of lora_A/lora_B/lora_E for the sensitivity scores).
-ADALORA_HOOK = "model.base_model.update_and_allocate(update_index) after optimizer.step(), before zero_grad()"
 
 METHODS: dict[str, Method] = {
     m.name: m
@@ -71,10 +63,10 @@ METHODS: dict[str, Method] = {
         PeftMethod("fourierft", "a few trainable Fourier coefficients of each weight update (FourierFT), plus the "
                    "head", lr=1e-2, options=("n_frequency", "targets"), mergeable=True, make_config=fourierft_config),
         PeftMethod("oft", "block-diagonal orthogonal rotations of the target weights (OFT), plus the head", lr=5e-4,
-                   options=("block_size", "targets"), mergeable=True, make_config=oft_config),
+                   options=("block_size", "targets"), mergeable=True, make_config=oft_config, fits=block_size_divides),
         PeftMethod("boft", "orthogonal rotations in exact Cayley form, one butterfly factor (BOFT), plus the head",
                    lr=5e-4, options=("block_size", "targets"), mergeable=True, make_config=boft_config,
-                   setup=no_boft_jit),
+                   fits=block_size_divides, setup=no_boft_jit),
         PromptMethod("prefix", "trainable key/value vectors prepended in every layer (prefix tuning), plus the head",
                      lr=5e-3, options=PROMPT_OPTIONS, make_config=prefix_config, kv_prefix=True),
         PromptMethod("prompt", "trainable embeddings prepended to the input (prompt tuning), plus the head", lr=1e-2,

@@ -21,7 +21,7 @@ from torch import nn
 
 from lightft.errors import LightftError
 from lightft.methods.base import Method
-from lightft.methods.targets import ia3_targets, resolve_targets
+from lightft.methods.targets import ia3_targets, resolve_targets, targeted_linears
 from lightft.model.heads import head_module_names
 from lightft.model.load import load_model
 
@@ -41,6 +41,7 @@ class PeftMethod(Method):
 
     make_config: Callable = None  # type: ignore[assignment]
     find_targets: Callable = default_targets
+    fits: Callable | None = None  # fits(model, cfg, targets, head): raise a LightftError if the targets cannot take it
     setup: Callable[[], None] | None = None  # run before peft builds the adapter layers (attach and load)
 
     def attach(self, model: nn.Module, cfg) -> nn.Module:
@@ -49,6 +50,8 @@ class PeftMethod(Method):
         head = head_module_names(model)
         self.check(model, cfg)
         targets = self.find_targets(model, cfg, head)
+        if self.fits is not None:
+            self.fits(model, cfg, targets, head)
         self.prepare(model)
         try:
             peft_model = get_peft_model(model, self.make_config(cfg, targets, head))
@@ -88,7 +91,24 @@ class PeftMethod(Method):
         base = load_model(cfg.model, labels, seed=cfg.seed)
         self.prepare(base)
         model = PeftModel.from_pretrained(base, str(directory))
-        return model.merge_and_unload() if self.mergeable else model
+        return merge(model) if self.mergeable else model
+
+
+def merge(model) -> nn.Module:
+    """Fold the adapter into the base weights and return the plain transformers model.
+
+    The trained head copies are put in place first: peft's generic unloading (every tuner but LoRA's family) assumes
+    a wrapped head has a ``weight`` of its own and fails on composite heads (RoBERTa's dense + out_proj, ModernBERT's).
+    """
+    from peft.utils.other import ModulesToSaveWrapper
+
+    inner = model.get_base_model()
+    for name, module in list(inner.named_modules()):
+        if isinstance(module, ModulesToSaveWrapper):
+            parent, _, child = name.rpartition(".")
+            trained = module.unload_and_optionally_merge_module(merge=False, safe_merge=False, adapter_names=None)
+            setattr(inner.get_submodule(parent), child, trained)
+    return model.merge_and_unload()
 
 
 def _convert_mutated_init(directory: Path, initial: dict[str, torch.Tensor]) -> None:
@@ -146,10 +166,15 @@ def rslora_config(cfg, targets, head):
 def adalora_config(cfg, targets, head):
     """AdaLoRA with a fixed budget: init_r = target_r = --rank, so no rank is ever pruned.
 
-    Adaptive allocation needs ``update_and_allocate(step)`` after every optimizer update (see ``ADALORA_HOOK`` in
-    ``lightft.methods``); without it AdaLoRA is an SVD-form LoRA (P·diag(E)·Q) with the orthogonality penalty
-    added to the training loss. ``total_step`` only feeds the allocation schedule, which never runs: peft requires
-    a positive value, so it holds a placeholder.
+    Without rank allocation AdaLoRA is an SVD-form LoRA (P·diag(E)·Q) whose orthogonality penalty peft adds to the
+    training loss (so the logged train loss is higher than the cross-entropy; evaluation recomputes it from logits).
+    ``total_step`` only feeds the allocation schedule, which never runs: peft requires a positive value, so it holds
+    a placeholder. Adaptive allocation needs the training loop to
+      1. set ``model.peft_config["default"].total_step`` to the run's number of optimizer updates before the first,
+         (and this config to use init_r > target_r, e.g. init_r = round(1.5 * rank), with tinit/tfinal set), and
+      2. call ``accelerator.unwrap_model(model).base_model.update_and_allocate(update)`` once per optimizer update,
+         on sync steps only, after ``optimizer.step()`` and before ``optimizer.zero_grad()`` (it scores ranks from
+         the gradients of lora_A/lora_B/lora_E).
     """
     from peft import AdaLoraConfig, TaskType
 
@@ -215,6 +240,18 @@ def oft_config(cfg, targets, head):
 
     return OFTConfig(task_type=TaskType.SEQ_CLS, r=0, oft_block_size=cfg.block_size, target_modules=targets,
                      modules_to_save=head)
+
+
+def block_size_divides(model, cfg, targets, head) -> None:
+    """OFT/BOFT split each target's input features into blocks; peft would silently shrink an OFT block size that
+    does not divide them, so refuse it here with the sizes that would."""
+    sizes = sorted({m.in_features for m in targeted_linears(model, targets, head).values()})
+    bad = [n for n in sizes if n % cfg.block_size]
+    if bad:
+        raise LightftError(
+            f"--block-size {cfg.block_size} must divide the input features of every target of --method {cfg.method} "
+            f"({', '.join(map(str, sizes))} in this {model.config.model_type} model)"
+        )
 
 
 def boft_config(cfg, targets, head):

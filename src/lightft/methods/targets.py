@@ -82,6 +82,14 @@ def _encoder_linears(model: nn.Module, head: list[str]) -> dict[str, nn.Linear]:
             if isinstance(m, nn.Linear) and name.split(".")[0] not in head}
 
 
+def targeted_linears(model: nn.Module, targets: list[str] | str, head: list[str]) -> dict[str, nn.Linear]:
+    """The linear layers that ``resolve_targets``' answer selects, by full name."""
+    linears = _encoder_linears(model, head)
+    if targets == "all-linear":
+        return linears
+    return {n: m for n, m in linears.items() if n.rsplit(".", 1)[-1] in targets}
+
+
 def _is_ffn_output(module: nn.Linear) -> bool:
     """The FFN down-projection (intermediate -> hidden) is the one encoder linear layer that narrows its input."""
     return module.in_features > module.out_features
