@@ -33,6 +33,16 @@ def window_means(losses: list[float]) -> tuple[float, float]:
     return sum(losses[:WINDOW]) / len(losses[:WINDOW]), sum(losses[last:]) / len(losses[last:])
 
 
+def accuracy(model, ids, labels) -> float:
+    from lightft.evaluate import predict_logits
+    from lightft.model.forward import Forward
+
+    device = next(model.parameters()).device
+    logits = predict_logits(model, [list(x) for x in ids], forward=Forward(pad_token_id=0), batch_size=64, device=device,
+                            precision="bf16" if device.type == "cuda" else "fp32", quiet=True)
+    return float((logits.argmax(1) == torch.tensor(labels).numpy()).mean())
+
+
 def fmt(value, spec: str) -> str:
     return "n/a" if value is None else format(value, spec)
 
@@ -48,6 +58,8 @@ def main(argv=None) -> dict:
     p.add_argument("--ids", help="Pre-tokenised workload (bench/workloads.save_ids) instead of reading IMDB.")
     p.add_argument("--tokenizer", help="Tokenizer directory for the reference's padding collator.")
     p.add_argument("--skip-reference", action="store_true")
+    p.add_argument("--lr", type=float, default=None, help="Learning rate for both sides (default: lora 5e-4, full 5e-5).")
+    p.add_argument("--eval-n", type=int, default=0, help="Also report both models' test accuracy on N reviews.")
     p.add_argument("--out", help="Write the figures as JSON here.")
     args = p.parse_args(argv)
     gpu = args.workload == "gpu"
@@ -65,14 +77,24 @@ def main(argv=None) -> dict:
     print(f"workload: {desc}; {steps} updates x {bs} rows, mean {mean_len:.0f} tokens/row; device {device}")
     results = {"workload": desc, "device": device, "steps": steps, "batch_size": bs, "mean_tokens": mean_len, "runs": {}}
     for method in args.methods.split(","):
-        common = dict(method=method, batch_size=bs, lr=LR[method], max_steps=steps, bf16=torch.cuda.is_available(), seed=0)
+        common = dict(method=method, batch_size=bs, lr=args.lr or LR[method], max_steps=steps, bf16=torch.cuda.is_available(), seed=0)
         runs = {}
         if not args.skip_reference:
             free_memory()
-            ref = trainer_peft_train(make_model(), ids, labels, max_length=max_length, tokenizer=tokenizer, **common)
+            ref_model = make_model()
+            ref = trainer_peft_train(ref_model, ids, labels, max_length=max_length, tokenizer=tokenizer, **common)
             ref["first_loss"], ref["last_loss"] = window_means(ref.pop("losses"))
             runs["trainer+peft"] = ref
-        runs["lightft"] = lightft_train(make_model(), ids, labels, **common)
+        our_model = make_model()
+        runs["lightft"] = lightft_train(our_model, ids, labels, **common)
+        if args.eval_n:  # the same padded evaluation for both trained models (peft injects adapters in place)
+            from bench.workloads import workload as _w
+
+            _, test_ids, test_labels, _, _ = _w(args.workload, args.eval_n, args.ids, split="test")
+            for name, m in (("trainer+peft", None if args.skip_reference else ref_model), ("lightft", our_model)):
+                if m is not None:
+                    runs[name]["test_accuracy"] = accuracy(m, test_ids, test_labels)
+                    print(f"{method:5s} {name:28s} test accuracy {100 * runs[name]['test_accuracy']:.2f}% on {len(test_ids)} reviews")
         if args.max_tokens:
             runs[f"lightft --max-tokens {args.max_tokens}"] = lightft_train(make_model(), ids, labels, max_tokens=args.max_tokens, **common)
             if method == "lora":
