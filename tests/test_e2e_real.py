@@ -51,3 +51,4 @@ def test_compare_table_matches_metrics(minilm2_dir, tmp_path, capsys):
     first = json.loads((out / "head" / "metrics.json").read_text())
     assert table[0]["accuracy"] == first["baseline"]["accuracy"]  # the baseline is measured once, in the first run
     assert (out / "compare.md").read_text().count("\n| ") == 4  # header + 3 rows
+    assert (out / "compare.svg").read_text().count("<circle") == 4  # head + lora, two panels

@@ -21,6 +21,7 @@ from lightft import rundir
 from lightft.config import TrainConfig
 from lightft.errors import LightftError
 from lightft.methods import METHODS
+from lightft.plots import comparison_svg
 from lightft.report import human_bytes, markdown_table
 
 BASELINE = "baseline"
@@ -131,9 +132,10 @@ def compare(methods: str | list[str] = "baseline,lora,full", config: TrainConfig
         rows.append(_row(BASELINE, base, "baseline"))
     rows += [_row(m, runs[m]) for m in trained]
     rundir.write_json(output / "compare.json", {"methods": names, "config": cfg.to_dict(), "rows": rows})
+    rundir.atomic_write_text(output / "compare.svg", comparison_svg(rows))
     rundir.atomic_write_text(output / "compare.md", f"# lightft compare on {Path(cfg.data).name}\n\n"
                              f"Model `{cfg.model}`, same data, seed and budget for every method.\n\n"
-                             f"{comparison_markdown(rows)}\n")
+                             f"{comparison_markdown(rows)}\n\n![accuracy vs trainable parameters and train time](compare.svg)\n")
     return Comparison(output, rows)
 
 
