@@ -125,3 +125,26 @@ def test_lora_grads_match_padded(checkpointing):
     for name, grad in padded.items():
         assert grad.abs().sum() > 0, name
         torch.testing.assert_close(packed[name], grad, atol=1e-4, rtol=1e-4, msg=name)
+
+
+def test_prefix_tuning_after_a_packed_baseline_uses_stock_attention():
+    """Found on the H100: the baseline ran packed, then prefix tuning's padded masks hit the switched attention."""
+    from transformers import BertConfig, BertForSequenceClassification
+
+    from lightft.config import TrainConfig
+    from lightft.methods import get_method
+    from lightft.model.forward import Forward
+    from lightft.model.unpadded import pack, unpadded_logits
+
+    torch.manual_seed(0)
+    model = BertForSequenceClassification(BertConfig(vocab_size=100, hidden_size=32, num_hidden_layers=2,
+                                                     num_attention_heads=4, intermediate_size=64)).eval()
+    unpadded_logits(model, pack([[2, 5, 6, 3], [2, 7, 3]], pad_token_id=0))  # the packed baseline
+    prefix = get_method("prefix").attach(model, TrainConfig(model="x", data="y", method="prefix", max_length=32))
+    assert prefix.get_base_model().config._attn_implementation == "lightft_varlen"
+    forward = Forward.choose(prefix, 0, "auto", torch.device("cpu"))
+    assert not forward.unpadded
+    assert prefix.get_base_model().config._attn_implementation == "sdpa"  # stock attention builds prefix masks
+    ids = torch.tensor([[2, 5, 6, 3], [2, 7, 3, 0]])
+    logits = forward.logits(prefix, {"input_ids": ids, "attention_mask": (ids != 0).long()})
+    assert logits.shape == (2, 2)

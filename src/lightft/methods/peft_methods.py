@@ -346,10 +346,14 @@ def _pass_prefix_as_cache(model: nn.Module) -> None:
     if getattr(model, "_lightft_prefix", False):
         return
     inner = model.forward
+    # transformers 5.24 calls the encoder's argument `cache`; earlier 5.x releases (5.17 on the H100 box) call it
+    # `past_key_values`, and a prefix passed as `cache` there was silently dropped while the mask still counted it.
+    backbone = model.get_submodule(model.base_model_prefix)
+    name = "cache" if "cache" in inspect.signature(backbone.forward).parameters else "past_key_values"
 
     def forward(*args, past_key_values=None, **kwargs):  # no functools.wraps: peft must see this signature
         if past_key_values is not None:
-            kwargs["cache"] = past_key_values
+            kwargs[name] = past_key_values
         return inner(*args, **kwargs)
 
     model.forward = forward

@@ -23,7 +23,7 @@ class Forward:
         """``mode`` auto: padding-free on CUDA where the architecture and method support it; on: always
         (CPU uses a slow reference attention, for tests); off: never."""
         from lightft.errors import LightftError
-        from lightft.model.unpadded import position_offset_for, supports_unpadded, varlen_available
+        from lightft.model.unpadded import disable_unpadded, position_offset_for, supports_unpadded, varlen_available
 
         prompt_method = getattr(getattr(model, "active_peft_config", None), "is_prompt_learning", False)
         able = supports_unpadded(model) and not prompt_method
@@ -33,6 +33,8 @@ class Forward:
                 f"{' with a soft-prompt method' if prompt_method else ''}; use --unpadded auto or off"
             )
         use = mode == "on" or (mode == "auto" and able and device.type == "cuda" and varlen_available())
+        if not use:
+            disable_unpadded(model)  # a model that ran packed before (the baseline) goes back to stock attention
         return cls(pad_token_id, use, position_offset_for(model) if use else 0)
 
     def collator(self):

@@ -133,7 +133,19 @@ def enable_unpadded(model) -> None:
     """Switch ``model``'s attention to ``lightft_varlen`` (idempotent; padded calls still behave as SDPA)."""
     hf = _hf_model(model)
     if hf.config._attn_implementation != ATTN_IMPLEMENTATION:
+        hf._lightft_attn_before = hf.config._attn_implementation
         hf.set_attn_implementation(ATTN_IMPLEMENTATION)
+
+
+def disable_unpadded(model) -> None:
+    """Give ``model`` back the attention implementation it had before ``enable_unpadded``.
+
+    Needed when a model that ran packed (e.g. the baseline evaluation) is then wrapped by a method that
+    cannot (soft prompts): their padded masks cover prefix keys, which only the stock implementation builds.
+    """
+    hf = _hf_model(model)
+    if hf.config._attn_implementation == ATTN_IMPLEMENTATION:
+        hf.set_attn_implementation(getattr(hf, "_lightft_attn_before", None) or "sdpa")
 
 
 def _bert_head(hf, first):
