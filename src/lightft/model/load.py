@@ -20,13 +20,17 @@ from lightft.hub import require_hub
 def _quiet_transformers():
     """Silence transformers' load report (the new head is expected to be missing from the checkpoint)."""
     previous = transformers.logging.get_verbosity()
+    bars = transformers.utils.logging.is_progress_bar_enabled()
     transformers.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()  # "Loading weights" bars; lightft shows its own
     logging.getLogger("transformers").setLevel(logging.ERROR)
     try:
         with contextlib.redirect_stdout(io.StringIO()):
             yield
     finally:
         transformers.logging.set_verbosity(previous)
+        if bars:
+            transformers.utils.logging.enable_progress_bar()
 
 
 def _resolve(spec: str) -> tuple[str, bool]:
