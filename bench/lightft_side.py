@@ -16,7 +16,8 @@ from lightft.data.batching import TokenizedDataset
 from lightft.evaluate import predict_logits
 from lightft.methods import count_parameters, get_method
 from lightft.model.forward import Forward
-from lightft.runtime import make_accelerator, peak_memory_mb, reset_peak_memory, store_frozen_in_bf16
+from lightft.runtime import (make_accelerator, peak_memory_mb, reset_peak_memory, resolve_precision, seed_everything,
+                             store_frozen_in_bf16)
 from lightft.train import Hyper, fit
 
 
@@ -30,19 +31,24 @@ def free_memory() -> None:
 
 
 def lightft_train(model, ids: Sequence[Sequence[int]], labels: Sequence[int], *, method: str, batch_size: int, lr: float,
-                  max_steps: int, bf16: bool, seed: int = 0, lora_dropout: float = 0.1, max_tokens: int | None = None,
+                  max_steps: int, bf16: bool | None = None, seed: int = 0, lora_dropout: float = 0.1, max_tokens: int | None = None,
                   unpadded: str = "auto", pad_token_id: int = 0) -> dict:
-    """Train for exactly ``max_steps`` batches (one epoch over ``max_steps * batch_size`` rows) and measure it."""
+    """Train for exactly ``max_steps`` batches (one epoch over ``max_steps * batch_size`` rows) and measure it.
+
+    ``bf16=None`` takes lightft's own default for the device (``--precision auto``).
+    """
     n = max_steps * batch_size if max_tokens is None else len(ids)
     data = TokenizedDataset([list(x) for x in ids[:n]], list(labels[:n]))
     cfg = TrainConfig(model="bench", data="bench", method=method, rank=8, alpha=16, dropout=lora_dropout)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    precision = resolve_precision("auto", device) if bf16 is None else ("bf16" if bf16 else "fp32")
     free_memory()
     reset_peak_memory(device)
     start = time.perf_counter()
+    seed_everything(seed)  # the adapter's initialisation, as the reference seeds before get_peft_model
     model = get_method(method).attach(model, cfg).to(device)
-    store_frozen_in_bf16(model, "bf16" if bf16 else "fp32", device)
-    accelerator = make_accelerator(device, "bf16" if bf16 else "fp32")
+    store_frozen_in_bf16(model, precision, device)
+    accelerator = make_accelerator(device, precision)
     forward = Forward.choose(model, pad_token_id, unpadded, device)
     hp = Hyper(lr=lr, epochs=1, batch_size=batch_size, seed=seed, max_tokens=max_tokens)
     result = fit(model, data, hp, forward=forward, validate=lambda m: {"macro_f1": 0.0, "accuracy": 0.0, "loss": 0.0},
@@ -60,6 +66,7 @@ def lightft_train(model, ids: Sequence[Sequence[int]], labels: Sequence[int], *,
         "last_loss": curve[-1][1] if curve else None,
         "loss_curve": curve,
         "unpadded": forward.unpadded,
+        "precision": precision,
         "trainable_params": counts["trainable"],
         "total_params": counts["total"],
     }

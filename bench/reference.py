@@ -176,6 +176,7 @@ def trainer_peft_train(
             warmup_steps=math.ceil(warmup_ratio * max_steps),  # transformers 5 folded warmup_ratio into this
             weight_decay=weight_decay,
             bf16=bf16,
+            use_cpu=device.type == "cpu",
             torch_compile=compile,
             logging_steps=logging_steps,
             report_to=[],

@@ -1,11 +1,17 @@
 """Training speed: lightft vs transformers Trainer + peft on the same tokens, back to back in one process.
 
-    python bench/train_speed.py --workload cpu --n 1000               # MiniLM LoRA, 1,000 IMDB reviews, max 256
+    python bench/train_speed.py --workload cpu --methods lora --lr 2e-3 --eval-n 1000 --seeds 0,1,2
     python bench/train_speed.py --workload gpu --methods lora,full    # BERT-base-cased size, IMDB lengths, max 512
 
 Both sides: the same initial weights, hyperparameters (LoRA r=8, alpha 16, dropout 0.1 on query/value; AdamW,
 linear warmup 6%, weight decay 0.01), batch size and number of optimizer updates. Prints samples/s, tokens/s,
 peak memory, time to first step, first/last loss (means over the same 20-step windows) and the ratios.
+
+Precision: the reference runs as ``TrainingArguments`` defaults it (fp32 on CPU, bf16 asked for on GPU);
+``--reference-bf16`` adds a Trainer run with ``bf16=True`` on CPU too. lightft runs with its own default
+(``--precision auto``: bf16 autocast on GPUs and on CPUs with native bf16 matmuls). With ``--seeds`` every run
+is repeated per seed (head initialisation, adapter initialisation, batch order, dropout) and the summary gives
+the mean speed and the mean test accuracy over seeds.
 """
 
 from __future__ import annotations
@@ -38,6 +44,8 @@ def accuracy(model, ids, labels) -> float:
     from lightft.model.forward import Forward
 
     device = next(model.parameters()).device
+    if device.type == "cpu":
+        model.float()  # lightft keeps frozen linear weights in bf16 under bf16 autocast; evaluate all in fp32
     logits = predict_logits(model, [list(x) for x in ids], forward=Forward(pad_token_id=0), batch_size=64, device=device,
                             precision="bf16" if device.type == "cuda" else "fp32", quiet=True)
     return float((logits.argmax(1) == torch.tensor(labels).numpy()).mean())
@@ -45,6 +53,57 @@ def accuracy(model, ids, labels) -> float:
 
 def fmt(value, spec: str) -> str:
     return "n/a" if value is None else format(value, spec)
+
+
+def run_method(args, method, seed, make_model, ids, labels, max_length, tokenizer, bs, steps, test) -> dict:
+    """Every side of one method under one seed: {side name: figures}."""
+    gpu = torch.cuda.is_available()
+    common = dict(method=method, batch_size=bs, lr=args.lr or LR[method], max_steps=steps, seed=seed)
+    sides = {}
+    if not args.skip_reference:
+        sides["trainer+peft"] = gpu
+        if args.reference_bf16 and not gpu:
+            sides["trainer+peft bf16"] = True
+    runs, models = {}, {}
+    for name, bf16 in sides.items():
+        free_memory()
+        models[name] = make_model(seed)
+        ref = trainer_peft_train(models[name], ids, labels, max_length=max_length, tokenizer=tokenizer, bf16=bf16, **common)
+        ref["first_loss"], ref["last_loss"] = window_means(ref.pop("losses"))
+        ref["precision"] = "bf16" if bf16 else "fp32"
+        runs[name] = ref
+    models["lightft"] = make_model(seed)
+    runs["lightft"] = lightft_train(models["lightft"], ids, labels, **common)
+    if test is not None:
+        for name, model in models.items():
+            runs[name]["test_accuracy"] = accuracy(model, *test)
+    if args.max_tokens:
+        runs[f"lightft --max-tokens {args.max_tokens}"] = lightft_train(make_model(seed), ids, labels, max_tokens=args.max_tokens, **common)
+        if method == "lora":
+            runs[f"lightft --max-tokens {args.max_tokens} dropout 0"] = lightft_train(
+                make_model(seed), ids, labels, max_tokens=args.max_tokens, lora_dropout=0.0, **common)
+    for name, r in runs.items():
+        r.pop("loss_curve", None)
+        acc = f"  test accuracy {100 * r['test_accuracy']:.2f}%" if "test_accuracy" in r else ""
+        print(f"{method:5s} seed {seed} {name:28s} {r['precision']:4s} {fmt(r['samples_per_s'], '9.1f')} samples/s "
+              f"{fmt(r['tokens_per_s'], '10.0f')} tokens/s peak {fmt(r['peak_memory_mb'], '8.0f')} MB  first step "
+              f"{fmt(r['time_to_first_step_s'], '6.2f')} s  loss {fmt(r['first_loss'], '.4f')} -> {fmt(r['last_loss'], '.4f')}{acc}",
+              flush=True)
+    return runs
+
+
+def summarise(method: str, per_seed: list[dict]) -> dict:
+    """Means over seeds of each side's figures (accuracy spread printed too)."""
+    out = {}
+    for name in per_seed[0]:
+        rows = [runs[name] for runs in per_seed]
+        mean = {k: sum(r[k] for r in rows) / len(rows) for k, v in rows[0].items()
+                if isinstance(v, (int, float)) and not isinstance(v, bool) and all(r.get(k) is not None for r in rows)}
+        out[name] = {**rows[0], **mean}
+        accs = [100 * r["test_accuracy"] for r in rows if "test_accuracy" in r]
+        acc = f"; test accuracy mean {sum(accs) / len(accs):.2f}% (min {min(accs):.2f}, max {max(accs):.2f})" if accs else ""
+        print(f"{method:5s} mean of {len(rows)} seeds {name:28s} {mean['samples_per_s']:9.1f} samples/s{acc}")
+    return out
 
 
 def main(argv=None) -> dict:
@@ -60,6 +119,8 @@ def main(argv=None) -> dict:
     p.add_argument("--skip-reference", action="store_true")
     p.add_argument("--lr", type=float, default=None, help="Learning rate for both sides (default: lora 5e-4, full 5e-5).")
     p.add_argument("--eval-n", type=int, default=0, help="Also report both models' test accuracy on N reviews.")
+    p.add_argument("--seeds", default="0", help="Comma-separated training seeds; several give means (default 0).")
+    p.add_argument("--reference-bf16", action="store_true", help="On CPU, also run Trainer + peft with bf16=True.")
     p.add_argument("--out", help="Write the figures as JSON here.")
     args = p.parse_args(argv)
     gpu = args.workload == "gpu"
@@ -76,40 +137,25 @@ def main(argv=None) -> dict:
     mean_len = sum(map(len, ids[: steps * bs])) / (steps * bs)
     print(f"workload: {desc}; {steps} updates x {bs} rows, mean {mean_len:.0f} tokens/row; device {device}")
     results = {"workload": desc, "device": device, "steps": steps, "batch_size": bs, "mean_tokens": mean_len, "runs": {}}
+    test = None
+    if args.eval_n:  # the same padded evaluation for every trained model
+        _, test_ids, test_labels, _, _ = workload(args.workload, args.eval_n, args.ids, split="test")
+        test = (test_ids, test_labels)
+    seeds = [int(x) for x in args.seeds.split(",")]
     for method in args.methods.split(","):
-        common = dict(method=method, batch_size=bs, lr=args.lr or LR[method], max_steps=steps, bf16=torch.cuda.is_available(), seed=0)
-        runs = {}
-        if not args.skip_reference:
-            free_memory()
-            ref_model = make_model()
-            ref = trainer_peft_train(ref_model, ids, labels, max_length=max_length, tokenizer=tokenizer, **common)
-            ref["first_loss"], ref["last_loss"] = window_means(ref.pop("losses"))
-            runs["trainer+peft"] = ref
-        our_model = make_model()
-        runs["lightft"] = lightft_train(our_model, ids, labels, **common)
-        if args.eval_n:  # the same padded evaluation for both trained models (peft injects adapters in place)
-            from bench.workloads import workload as _w
-
-            _, test_ids, test_labels, _, _ = _w(args.workload, args.eval_n, args.ids, split="test")
-            for name, m in (("trainer+peft", None if args.skip_reference else ref_model), ("lightft", our_model)):
-                if m is not None:
-                    runs[name]["test_accuracy"] = accuracy(m, test_ids, test_labels)
-                    print(f"{method:5s} {name:28s} test accuracy {100 * runs[name]['test_accuracy']:.2f}% on {len(test_ids)} reviews")
-        if args.max_tokens:
-            runs[f"lightft --max-tokens {args.max_tokens}"] = lightft_train(make_model(), ids, labels, max_tokens=args.max_tokens, **common)
-            if method == "lora":
-                runs[f"lightft --max-tokens {args.max_tokens} dropout 0"] = lightft_train(
-                    make_model(), ids, labels, max_tokens=args.max_tokens, lora_dropout=0.0, **common)
-        for name, r in runs.items():
-            r.pop("loss_curve", None)
-            print(f"{method:5s} {name:28s} {fmt(r['samples_per_s'], '9.1f')} samples/s {fmt(r['tokens_per_s'], '10.0f')} "
-                  f"tokens/s peak {fmt(r['peak_memory_mb'], '8.0f')} MB  first step {fmt(r['time_to_first_step_s'], '6.2f')} s  "
-                  f"loss {fmt(r['first_loss'], '.4f')} -> {fmt(r['last_loss'], '.4f')}  ({r.get('samples')} samples)")
+        per_seed = [run_method(args, method, seed, make_model, ids, labels, max_length, tokenizer, bs, steps, test)
+                    for seed in seeds]
+        runs = per_seed[0] if len(seeds) == 1 else summarise(method, per_seed)
         if "trainer+peft" in runs and runs["lightft"]["samples_per_s"] and runs["trainer+peft"]["samples_per_s"]:
             ref, ours = runs["trainer+peft"], runs["lightft"]
             print(f"{method:5s} ratio lightft / trainer+peft: samples/s x{ours['samples_per_s'] / ref['samples_per_s']:.2f}, "
                   f"peak memory x{ours['peak_memory_mb'] / ref['peak_memory_mb']:.2f}")
+            if "trainer+peft bf16" in runs:
+                print(f"{method:5s} ratio lightft / trainer+peft bf16: samples/s "
+                      f"x{ours['samples_per_s'] / runs['trainer+peft bf16']['samples_per_s']:.2f}")
         results["runs"][method] = runs
+        if len(seeds) > 1:
+            results.setdefault("per_seed", {})[method] = per_seed
     if {"lora", "full"} <= set(results["runs"]) and all(results["runs"][m]["lightft"]["samples_per_s"] for m in ("lora", "full")):
         r = results["runs"]
         print(f"lightft LoRA / lightft full samples/s: x{r['lora']['lightft']['samples_per_s'] / r['full']['lightft']['samples_per_s']:.2f}")

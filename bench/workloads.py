@@ -143,6 +143,8 @@ def load_ids(path) -> tuple[list[list[int]], list[int]]:
 def workload(name: str, n: int, ids_file=None, split: str = "train", seed: int = 0):
     """(model factory, ids, labels, max_length, description) for the named benchmark workload.
 
+    The factory takes an optional ``model_seed`` (the head's initialisation; default ``seed``).
+
     ``gpu``: BERT-base-cased configuration (random init) on IMDB review lengths at max length 512.
     ``cpu``: the real MiniLM-L6 on IMDB reviews at max length 256.
     """
@@ -153,8 +155,8 @@ def workload(name: str, n: int, ids_file=None, split: str = "train", seed: int =
         else:
             texts, labels = load_imdb(split, n, seed)
             ids = bert_base_cased_encode(texts, 512)
-        return (lambda: bert_base_cased_model(seed=seed)), ids, labels, 512, "BERT-base-cased config (random init), IMDB lengths, max 512"
+        return (lambda model_seed=seed: bert_base_cased_model(seed=model_seed)), ids, labels, 512, "BERT-base-cased config (random init), IMDB lengths, max 512"
     if name == "cpu":
         texts, labels = load_imdb(split, n, seed)
-        return (lambda: minilm_model(seed=seed)), encode(texts, minilm_tokenizer(), 256), labels, 256, "MiniLM-L6, IMDB, max 256"
+        return (lambda model_seed=seed: minilm_model(seed=model_seed)), encode(texts, minilm_tokenizer(), 256), labels, 256, "MiniLM-L6, IMDB, max 256"
     raise ValueError(f"unknown workload {name!r}: expected gpu or cpu")

@@ -35,6 +35,10 @@ class Forward:
         use = mode == "on" or (mode == "auto" and able and device.type == "cuda" and varlen_available())
         if not use:
             disable_unpadded(model)  # a model that ran packed before (the baseline) goes back to stock attention
+            if device.type == "cpu":  # CPU dropout masks from aten::bernoulli_ cost up to half a step
+                from lightft.model.fast_dropout import install_fast_dropout
+
+                install_fast_dropout(model, attention=not prompt_method)
         return cls(pad_token_id, use, position_offset_for(model) if use else 0)
 
     def collator(self):
