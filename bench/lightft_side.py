@@ -32,7 +32,7 @@ def free_memory() -> None:
 
 def lightft_train(model, ids: Sequence[Sequence[int]], labels: Sequence[int], *, method: str, batch_size: int, lr: float,
                   max_steps: int, bf16: bool | None = None, seed: int = 0, lora_dropout: float = 0.1, max_tokens: int | None = None,
-                  unpadded: str = "auto", pad_token_id: int = 0) -> dict:
+                  unpadded: str = "auto", pad_token_id: int = 0, group_by_length: bool = False) -> dict:
     """Train for exactly ``max_steps`` batches (one epoch over ``max_steps * batch_size`` rows) and measure it.
 
     ``bf16=None`` takes lightft's own default for the device (``--precision auto``).
@@ -50,7 +50,7 @@ def lightft_train(model, ids: Sequence[Sequence[int]], labels: Sequence[int], *,
     store_frozen_in_bf16(model, precision, device)
     accelerator = make_accelerator(device, precision)
     forward = Forward.choose(model, pad_token_id, unpadded, device)
-    hp = Hyper(lr=lr, epochs=1, batch_size=batch_size, seed=seed, max_tokens=max_tokens)
+    hp = Hyper(lr=lr, epochs=1, batch_size=batch_size, seed=seed, max_tokens=max_tokens, group_by_length=group_by_length)
     result = fit(model, data, hp, forward=forward, validate=lambda m: {"macro_f1": 0.0, "accuracy": 0.0, "loss": 0.0},
                  accelerator=accelerator, quiet=True)
     counts = count_parameters(model)
@@ -72,10 +72,14 @@ def lightft_train(model, ids: Sequence[Sequence[int]], labels: Sequence[int], *,
     }
 
 
-def lightft_infer(model, ids: Sequence[Sequence[int]], *, batch_size: int, bf16: bool, method_merged: bool = True,
-                  unpadded: str = "auto", pad_token_id: int = 0, max_tokens: int | None = None) -> dict:
-    """Inference the way ``lightft predict`` runs it (merged weights, length-sorted, padding-free on CUDA)."""
+def lightft_infer(model, ids: Sequence[Sequence[int]], *, batch_size: int, bf16: bool | None = None,
+                  method_merged: bool = True, unpadded: str = "auto", pad_token_id: int = 0,
+                  max_tokens: int | None = None) -> dict:
+    """Inference the way ``lightft predict`` runs it (merged weights, length-sorted, padding-free on CUDA).
+
+    ``bf16=None`` takes lightft's default for the device (``--precision auto``)."""
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    bf16 = resolve_precision("auto", device) == "bf16" if bf16 is None else bf16
     model = model.to(device).eval()
     if bf16:
         model = model.to(torch.bfloat16)  # inference needs no fp32 master weights

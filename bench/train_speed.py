@@ -59,6 +59,7 @@ def run_method(args, method, seed, make_model, ids, labels, max_length, tokenize
     """Every side of one method under one seed: {side name: figures}."""
     gpu = torch.cuda.is_available()
     common = dict(method=method, batch_size=bs, lr=args.lr or LR[method], max_steps=steps, seed=seed)
+    ours = dict(group_by_length=args.group_by_length)
     sides = {}
     if not args.skip_reference:
         sides["trainer+peft"] = gpu
@@ -73,7 +74,7 @@ def run_method(args, method, seed, make_model, ids, labels, max_length, tokenize
         ref["precision"] = "bf16" if bf16 else "fp32"
         runs[name] = ref
     models["lightft"] = make_model(seed)
-    runs["lightft"] = lightft_train(models["lightft"], ids, labels, **common)
+    runs["lightft"] = lightft_train(models["lightft"], ids, labels, **common, **ours)
     if test is not None:
         for name, model in models.items():
             runs[name]["test_accuracy"] = accuracy(model, *test)
@@ -121,6 +122,7 @@ def main(argv=None) -> dict:
     p.add_argument("--eval-n", type=int, default=0, help="Also report both models' test accuracy on N reviews.")
     p.add_argument("--seeds", default="0", help="Comma-separated training seeds; several give means (default 0).")
     p.add_argument("--reference-bf16", action="store_true", help="On CPU, also run Trainer + peft with bf16=True.")
+    p.add_argument("--group-by-length", action="store_true", help="lightft with length-grouped batches (not the default).")
     p.add_argument("--out", help="Write the figures as JSON here.")
     args = p.parse_args(argv)
     gpu = args.workload == "gpu"

@@ -57,7 +57,7 @@ def test_same_seed_same_metrics(fast, tmp_path):
     assert c.metrics["train"]["loss_curve"] != a.metrics["train"]["loss_curve"]
 
 
-@pytest.mark.parametrize("method", ["lora", "head", "bitfit", "full"])
+@pytest.mark.parametrize("method", ["lora", "adalora", "head", "bitfit", "full"])
 def test_saved_run_predicts_what_training_measured(fast, method):
     run = lightft.train(method=method, **fast)
     predictor = lightft.load(run.path)
@@ -118,3 +118,21 @@ def test_unpadded_training_matches_padded_on_cpu(fast, tmp_path):
 def test_token_budget_batches(fast, tmp_path):
     run = lightft.train(method="head", **{**fast, "max_tokens": 128, "batch_size": 4})
     assert run.metrics["train"]["samples"] == run.metrics["data"]["sizes"]["train"] * 2
+
+
+def test_adalora_prunes_ranks_to_the_budget(fast):
+    """AdaLoRA starts at ceil(1.5 x rank) and ends with rank x modules nonzero singular values, saved as such."""
+    import json
+
+    from safetensors.torch import load_file
+
+    run = lightft.train(method="adalora", rank=4, **fast)
+    config = json.loads((run.path / "adapter_config.json").read_text())
+    assert config["init_r"] == 6 and config["target_r"] == 4
+    pattern = config["rank_pattern"]
+    assert pattern, "no rank allocation happened"
+    kept = sum(sum(bool(x) for x in mask) for mask in pattern.values())
+    assert kept == 4 * len(pattern) and any(not all(mask) for mask in pattern.values())
+    weights = load_file(str(run.path / "adapter_model.safetensors"))
+    e_values = [t for k, t in weights.items() if "lora_E" in k]
+    assert sum(int((t != 0).sum()) for t in e_values) <= kept

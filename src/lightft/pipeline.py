@@ -146,15 +146,18 @@ def train(config: TrainConfig | str | Path | None = None, **overrides) -> RunRes
     _check_head_trains(model, head, cfg.method)
     store_frozen_in_bf16(model, session.precision, session.device)
     params = count_parameters(model)
+    hooks = method.training_hooks(model)
     hp = Hyper(lr=cfg.lr, epochs=cfg.epochs, batch_size=cfg.batch_size, grad_accum=cfg.grad_accum,
                weight_decay=cfg.weight_decay, warmup_ratio=cfg.warmup_ratio, max_grad_norm=cfg.max_grad_norm,
-               select=cfg.select, patience=cfg.patience, seed=cfg.seed, max_tokens=cfg.max_tokens)
+               select=cfg.select, patience=cfg.patience, seed=cfg.seed, max_tokens=cfg.max_tokens,
+               group_by_length=cfg.group_by_length)
     result = fit(model, TokenizedDataset(session.ids("train"), session.splits.train.labels), hp,
                  forward=session.forward_for(model),
                  validate=lambda m: session.evaluate(m, "validation", "validating"),
-                 accelerator=accelerator, quiet=cfg.quiet)
+                 accelerator=accelerator, quiet=cfg.quiet, hooks=hooks)
     model = accelerator.unwrap_model(model)
     restore(model, result.best_state)
+    hooks.finish(model)
     metrics["eval"] = session.evaluate(model, "test", "testing (best epoch)")
     metrics["validation"] = result.history[result.best_epoch - 1]["validation"]
     metrics["params"] = {**params, "trainable_percent": round(100 * params["trainable"] / params["total"], 4)}

@@ -17,7 +17,7 @@ from lightft.evaluate import predict_logits
 from lightft.methods import get_method
 from lightft.model.forward import Forward
 from lightft.model.load import _quiet_transformers
-from lightft.runtime import default_device, resolve_precision
+from lightft.runtime import default_device, resolve_precision, store_frozen_in_bf16
 
 
 class Predictor:
@@ -35,6 +35,8 @@ class Predictor:
         with _quiet_transformers():
             self.tokenizer = AutoTokenizer.from_pretrained(str(self.path), local_files_only=True)
             self.model = self.method.load(self.config, self.labels, self.path).to(self.device).eval()
+        self.model.requires_grad_(False)
+        store_frozen_in_bf16(self.model, self.precision, self.device)  # what autocast would cast at every batch
 
     def logits(self, texts: Sequence[str], *, batch_size: int = 64, quiet: bool = True) -> np.ndarray:
         texts = list(texts)

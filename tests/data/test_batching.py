@@ -1,5 +1,7 @@
 import random
 
+import pytest
+
 from lightft.data.batching import PadCollator, eval_batches, train_batches
 
 
@@ -8,18 +10,27 @@ def lengths(n=500, seed=0):
     return [rng.randint(5, 300) for _ in range(n)]
 
 
-def test_train_batches_cover_every_row_once_and_are_deterministic():
+@pytest.mark.parametrize("group", [False, True])
+def test_train_batches_cover_every_row_once_and_are_deterministic(group):
     ls = lengths()
-    plan = train_batches(ls, 16, seed=1, epoch=0)
+    plan = train_batches(ls, 16, seed=1, epoch=0, group=group)
     assert sorted(i for b in plan for i in b) == list(range(len(ls)))
     assert max(len(b) for b in plan) == 16
-    assert plan == train_batches(ls, 16, seed=1, epoch=0)
-    assert plan != train_batches(ls, 16, seed=1, epoch=1)
+    assert plan == train_batches(ls, 16, seed=1, epoch=0, group=group)
+    assert plan != train_batches(ls, 16, seed=1, epoch=1, group=group)
+
+
+def test_default_batches_are_random_rows_not_length_sorted():
+    ls = lengths()
+    plan = train_batches(ls, 16, seed=1, epoch=0)
+    # random rows: a batch's lengths spread over most of the range (grouped batches span a few tokens)
+    spreads = [max(ls[i] for i in b) - min(ls[i] for i in b) for b in plan if len(b) == 16]
+    assert sum(spreads) / len(spreads) > 150
 
 
 def test_length_grouping_cuts_padding():
     ls = lengths()
-    grouped = train_batches(ls, 16, seed=1, epoch=0)
+    grouped = train_batches(ls, 16, seed=1, epoch=0, group=True)
     rng = random.Random(0)
     order = list(range(len(ls)))
     rng.shuffle(order)

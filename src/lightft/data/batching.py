@@ -1,4 +1,10 @@
-"""Batches with little padding: length-grouped (or token-budgeted) batch plans and a dynamic-padding collator."""
+"""Training batch plans (random rows, or length-grouped / token-budgeted for little padding) and the collators.
+
+Random batches are the default: on the MiniLM LoRA CPU benchmark (62 updates, lr 2e-3) length-grouped batches
+averaged 69.8% test accuracy over 8 seeds, with two runs stuck near chance, against 73.3% and none for random
+batches (docs/performance.md). Grouping stays available (``group=True``, ``--group-by-length``) where padding
+costs (padded CPU/GPU forward) and the budget is long; token-budget batches (``max_tokens``) always group.
+"""
 
 from __future__ import annotations
 
@@ -50,15 +56,18 @@ def _chunk_by_budget(order: list[int], lengths: Sequence[int], batch_size: int, 
 
 
 def train_batches(lengths: Sequence[int], batch_size: int, *, seed: int, epoch: int,
-                  max_tokens: int | None = None) -> list[list[int]]:
-    """Shuffled, length-grouped batches: shuffle rows, sort each megabatch by length, cut, shuffle batches.
+                  max_tokens: int | None = None, group: bool = False) -> list[list[int]]:
+    """Shuffled batches of ``batch_size`` random rows; with ``group``, length-grouped: shuffle rows, sort each
+    megabatch by length, cut, shuffle batches.
 
-    With ``max_tokens`` the batches are sized by padded tokens instead of rows (token-budget batching).
-    The plan depends only on (lengths, seed, epoch), so a run and its resume see the same batches.
+    With ``max_tokens`` the batches are sized by padded tokens instead of rows (token-budget batching, always
+    grouped). The plan depends only on (lengths, seed, epoch), so a run and its resume see the same batches.
     """
     rng = random.Random(seed * 1_000_003 + epoch)
     order = list(range(len(lengths)))
     rng.shuffle(order)
+    if max_tokens is None and not group:
+        return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
     if max_tokens is None:
         rows_per_group = batch_size * MEGABATCH
     else:
@@ -81,13 +90,16 @@ def eval_batches(lengths: Sequence[int], batch_size: int, max_tokens: int | None
 class BatchPlan(Sampler[list[int]]):
     """A batch sampler that re-plans its batches each epoch (call ``set_epoch``)."""
 
-    def __init__(self, lengths: Sequence[int], batch_size: int, *, seed: int, max_tokens: int | None = None):
+    def __init__(self, lengths: Sequence[int], batch_size: int, *, seed: int, max_tokens: int | None = None,
+                 group: bool = False):
         self.lengths, self.batch_size, self.seed, self.max_tokens = list(lengths), batch_size, seed, max_tokens
+        self.group = group
         self.set_epoch(0)
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
-        self.batches = train_batches(self.lengths, self.batch_size, seed=self.seed, epoch=epoch, max_tokens=self.max_tokens)
+        self.batches = train_batches(self.lengths, self.batch_size, seed=self.seed, epoch=epoch,
+                                     max_tokens=self.max_tokens, group=self.group)
 
     def __iter__(self) -> Iterator[list[int]]:
         return iter(self.batches)

@@ -7,8 +7,8 @@ divergence risk on BERT-base and larger). The other methods' rates are scaled fr
 adapters whose update starts at zero and is scaled down (IA3, VeRA, FourierFT) and soft prompts need rates well
 above LoRA's; rsLoRA scales its update by alpha/sqrt(r) instead of alpha/r (2.8x more at r=8), so its rate is lower.
 
-AdaLoRA trains with a fixed rank budget (init_r = target_r = --rank): adaptive allocation needs a call per optimizer
-update that the training loop does not make yet (``peft_methods.adalora_config`` describes it).
+AdaLoRA starts at rank ceil(1.5 x --rank) and prunes to --rank on average by importance; its orthogonality penalty
+and per-update allocation run through ``Method.training_hooks`` (``peft_methods.AdaLoraHooks``).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from __future__ import annotations
 from lightft.errors import LightftError
 from lightft.methods.base import Method, count_parameters
 from lightft.methods.peft_methods import (
+    AdaLoraMethod,
     PeftMethod,
     PromptMethod,
     adalora_config,
@@ -51,9 +52,9 @@ METHODS: dict[str, Method] = {
                    options=LORA_OPTIONS, mergeable=True, make_config=dora_config),
         PeftMethod("rslora", "LoRA scaled by alpha/sqrt(r) so higher ranks keep learning (rsLoRA), plus the head",
                    lr=7e-4, options=LORA_OPTIONS, mergeable=True, make_config=rslora_config),
-        PeftMethod("adalora", "LoRA in SVD form P·diag(E)·Q with an orthogonality penalty (AdaLoRA, fixed rank "
-                   "budget), plus the head", lr=2e-3, options=("rank", "alpha", "dropout", "targets"),
-                   mergeable=True, make_config=adalora_config),
+        AdaLoraMethod("adalora", "LoRA in SVD form P·diag(E)·Q with an orthogonality penalty, ranks pruned from "
+                      "1.5x --rank to --rank by importance (AdaLoRA), plus the head", lr=2e-3,
+                      options=("rank", "alpha", "dropout", "targets"), mergeable=True, make_config=adalora_config),
         PeftMethod("ia3", "learned rescaling vectors on keys, values and the FFN (IA3), plus the head", lr=5e-3,
                    options=("targets",), mergeable=True, make_config=ia3_config, find_targets=ia3_find_targets),
         PeftMethod("loha", "low-rank Hadamard product updates (LoHa), plus the head", lr=2e-3,

@@ -6,11 +6,31 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import torch
 from torch import nn
 
 if TYPE_CHECKING:
     from lightft.config import TrainConfig
     from lightft.data.labels import LabelMap
+
+
+class TrainingHooks:
+    """What a method adds to the training loop (none by default). ``fit`` calls ``start`` once with the run's
+    number of optimizer updates, adds ``extra_loss(model)`` to the objective of every batch, and calls
+    ``after_update(update)`` after each optimizer step, before gradients are zeroed; the pipeline calls
+    ``finish(model)`` after the best epoch's weights are restored, before testing and saving."""
+
+    def start(self, total_updates: int) -> None:
+        pass
+
+    def extra_loss(self, model: nn.Module) -> torch.Tensor | None:
+        return None
+
+    def after_update(self, update: int) -> None:
+        pass
+
+    def finish(self, model: nn.Module) -> None:
+        pass
 
 
 @dataclass(frozen=True)
@@ -26,6 +46,10 @@ class Method:
     def attach(self, model: nn.Module, cfg: "TrainConfig") -> nn.Module:
         """Return the model to train, with exactly this method's parameters requiring grad."""
         raise NotImplementedError
+
+    def training_hooks(self, model: nn.Module) -> TrainingHooks:
+        """Per-run hooks into the training loop for ``model`` (as returned by ``attach``)."""
+        return TrainingHooks()
 
     def save(self, model: nn.Module, directory: Path) -> None:
         """Write this method's weights into a run directory."""

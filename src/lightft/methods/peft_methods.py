@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from lightft.errors import LightftError
-from lightft.methods.base import Method
+from lightft.methods.base import Method, TrainingHooks
 from lightft.methods.targets import ia3_targets, resolve_targets, targeted_linears
 from lightft.model.heads import head_module_names
 from lightft.model.load import load_model
@@ -164,23 +164,14 @@ def rslora_config(cfg, targets, head):
 
 
 def adalora_config(cfg, targets, head):
-    """AdaLoRA with a fixed budget: init_r = target_r = --rank, so no rank is ever pruned.
-
-    Without rank allocation AdaLoRA is an SVD-form LoRA (P·diag(E)·Q) whose orthogonality penalty peft adds to the
-    training loss (so the logged train loss is higher than the cross-entropy; evaluation recomputes it from logits).
-    ``total_step`` only feeds the allocation schedule, which never runs: peft requires a positive value, so it holds
-    a placeholder. Adaptive allocation needs the training loop to
-      1. set ``model.peft_config["default"].total_step`` to the run's number of optimizer updates before the first,
-         (and this config to use init_r > target_r, e.g. init_r = round(1.5 * rank), with tinit/tfinal set), and
-      2. call ``accelerator.unwrap_model(model).base_model.update_and_allocate(update)`` once per optimizer update,
-         on sync steps only, after ``optimizer.step()`` and before ``optimizer.zero_grad()`` (it scores ranks from
-         the gradients of lora_A/lora_B/lora_E).
-    """
+    """AdaLoRA: adapters in SVD form P·diag(E)·Q that start at rank ``ceil(1.5 * --rank)`` and are pruned to an
+    average of ``--rank`` per module by importance (``AdaLoraHooks`` runs the schedule). ``total_step`` is a
+    placeholder until the loop knows the run's length."""
     from peft import AdaLoraConfig, TaskType
 
     return AdaLoraConfig(
         task_type=TaskType.SEQ_CLS,
-        init_r=cfg.rank,
+        init_r=math.ceil(1.5 * cfg.rank),
         target_r=cfg.rank,
         lora_alpha=cfg.alpha,
         lora_dropout=cfg.dropout,
@@ -188,6 +179,57 @@ def adalora_config(cfg, targets, head):
         modules_to_save=head,
         total_step=1,
     )
+
+
+class AdaLoraHooks(TrainingHooks):
+    """AdaLoRA's two additions to the loop, which peft leaves to the caller.
+
+    * The orthogonality penalty on P and Q (peft adds it only to a loss the model computes from labels, and the
+      loop computes its own cross-entropy): ``orth_reg_weight`` x the mean Frobenius norm of PP^T - I and Q^TQ - I.
+    * Rank allocation: ``update_and_allocate`` after every optimizer update, with the budget schedule laid over
+      the run: the first 10% of updates at the initial rank, a cubic decrease to the target budget, and the last
+      20% at the final rank pattern (masked ranks have E = 0). Runs of fewer than 10 updates keep the initial rank.
+    """
+
+    def __init__(self, model):
+        self.peft_model = model
+        self.config = model.peft_config["default"]
+        self.factors = [(n, p) for n, p in model.named_parameters()
+                        if p.requires_grad and (".lora_A." in n or ".lora_B." in n)]
+        self.allocate = False
+
+    def start(self, total_updates: int) -> None:
+        self.allocate = total_updates >= 10
+        if self.allocate:
+            self.config.total_step = total_updates
+            self.config.tinit = max(1, round(0.1 * total_updates))
+            self.config.tfinal = max(1, round(0.2 * total_updates))
+            self.config.deltaT = max(1, round(total_updates / 100))
+
+    def extra_loss(self, model) -> torch.Tensor | None:
+        if not self.factors or self.config.orth_reg_weight == 0:
+            return None
+        total = 0.0
+        for name, p in self.factors:
+            gram = p @ p.T if ".lora_A." in name else p.T @ p
+            total = total + torch.linalg.matrix_norm(gram - torch.eye(gram.shape[0], device=p.device, dtype=p.dtype))
+        return self.config.orth_reg_weight * total / len(self.factors)
+
+    def after_update(self, update: int) -> None:
+        if self.allocate:
+            self.peft_model.base_model.update_and_allocate(update)
+
+    def finish(self, model) -> None:
+        """Apply the final rank pattern to the restored best weights, so what is tested is what is saved."""
+        if self.config.rank_pattern:
+            self.peft_model.base_model.rankallocator.mask_using_rank_pattern(
+                self.peft_model.base_model.model, self.config.rank_pattern)
+
+
+@dataclass(frozen=True)
+class AdaLoraMethod(PeftMethod):
+    def training_hooks(self, model) -> TrainingHooks:
+        return AdaLoraHooks(model)
 
 
 def ia3_config(cfg, targets, head):

@@ -1,4 +1,4 @@
-"""The training loop on accelerate: dynamic-padded length-grouped batches, AdamW with warmup, clipping,
+"""The training loop on accelerate: dynamic-padded random (or length-grouped) batches, AdamW with warmup, clipping,
 per-epoch validation, best-epoch selection by the chosen metric and early stopping.
 
 The loop owns no files: it returns the history and the best trainable weights, and the caller
@@ -22,6 +22,7 @@ from tqdm.auto import tqdm
 import torch.nn.functional as F
 
 from lightft.data.batching import BatchPlan, TokenizedDataset
+from lightft.methods.base import TrainingHooks
 from lightft.model.forward import Forward
 from lightft.runtime import peak_memory_mb, reset_peak_memory
 from lightft.train.optim import build_optimizer, linear_warmup_decay
@@ -44,6 +45,7 @@ class Hyper:
     patience: int | None = None
     seed: int = 42
     max_tokens: int | None = None
+    group_by_length: bool = False
 
 
 @dataclass
@@ -94,16 +96,23 @@ def trainable_state(model: nn.Module) -> dict[str, torch.Tensor]:
 
 
 def fit(model: nn.Module, train: TokenizedDataset, hp: Hyper, *, forward: Forward,
-        validate: Callable[[nn.Module], dict], accelerator: Accelerator, quiet: bool = False) -> FitResult:
-    """Train ``model`` in place; return history and the best epoch's trainable weights."""
+        validate: Callable[[nn.Module], dict], accelerator: Accelerator, quiet: bool = False,
+        hooks: TrainingHooks | None = None) -> FitResult:
+    """Train ``model`` in place; return history and the best epoch's trainable weights.
+
+    ``hooks`` (from ``Method.training_hooks``) add a method's loss term and per-update work (AdaLoRA); the logged
+    loss stays the cross-entropy so curves compare across methods."""
+    hooks = hooks or TrainingHooks()
     device = accelerator.device
-    plan = BatchPlan(train.lengths, hp.batch_size, seed=hp.seed, max_tokens=hp.max_tokens)
+    plan = BatchPlan(train.lengths, hp.batch_size, seed=hp.seed, max_tokens=hp.max_tokens, group=hp.group_by_length)
     # Pinned host memory + non-blocking copies (Accelerator(dataloader_config=non_blocking)) keep the host from
     # waiting on the GPU at every batch: a pageable copy blocks until the previous step's kernels finish.
     loader = DataLoader(train, batch_sampler=plan, collate_fn=forward.collator(), pin_memory=device.type == "cuda")
     updates_per_epoch = math.ceil(len(plan) / hp.grad_accum)
     optimizer = build_optimizer(model, hp.lr, hp.weight_decay, device)
     scheduler = linear_warmup_decay(optimizer, updates_per_epoch * hp.epochs, hp.warmup_ratio)
+    hooks.start(updates_per_epoch * hp.epochs)
+    updates = 0
     model, optimizer, loader, scheduler = accelerator.prepare(model, optimizer, loader, scheduler)
     state, curve = TrainState(), []
     train_seconds, samples = 0.0, 0
@@ -122,11 +131,15 @@ def fit(model: nn.Module, train: TokenizedDataset, hp: Hyper, *, forward: Forwar
                 with accelerator.autocast():
                     logits = forward.logits(model, batch)
                 loss = F.cross_entropy(logits.float(), batch["labels"])
-                accelerator.backward(loss)
+                extra = hooks.extra_loss(model)
+                accelerator.backward(loss if extra is None else loss + extra)
                 if accelerator.sync_gradients and hp.max_grad_norm > 0:
                     accelerator.clip_grad_norm_(model.parameters(), hp.max_grad_norm)
                 optimizer.step()
                 scheduler.step()
+                if accelerator.sync_gradients:
+                    updates += 1
+                    hooks.after_update(updates)
                 optimizer.zero_grad(set_to_none=True)
             running += loss.detach()
             running_n += 1
