@@ -20,3 +20,20 @@ def test_comparison_svg_has_one_point_per_trained_method_per_panel():
 
 def test_comparison_svg_without_trained_methods():
     assert "no trained methods" in comparison_svg(ROWS[:1])
+
+
+def test_labels_of_clustered_methods_do_not_overlap():
+    import json
+    from pathlib import Path
+
+    from lightft.plots import label_box, place_labels
+
+    # the TREC all-methods run: 17 methods, most between 94% and 97% with similar sizes
+    rows = json.loads((Path(__file__).resolve().parents[1] / "docs/results/trec-all-compare.json").read_text())["rows"]
+    dots = [(100 + 10 * (i % 3), 120 + (r["accuracy"] - 0.94) * 400, r["method"]) for i, r in enumerate(rows)]
+    boxes = [label_box(x, y, name) for (_, _, name), (x, y) in zip(dots, place_labels(dots))]
+    for i, a in enumerate(boxes):
+        for b in boxes[:i]:
+            assert not (a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]), (a, b)
+    svg = comparison_svg(rows)
+    assert svg.count("<circle") == 2 * sum(1 for r in rows if r.get("trainable_params"))

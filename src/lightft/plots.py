@@ -51,10 +51,37 @@ def _panel(rows: list[dict], x_key: str, x_label: str, log: bool, x0: int) -> li
     if base is not None:
         out.append(f'<line x1="{PAD_L}" x2="{W - PAD_R}" y1="{fy(base):.1f}" y2="{fy(base):.1f}" stroke="#c33" stroke-dasharray="4 3"/>'
                    f'<text x="{W - PAD_R - 2}" y="{fy(base) - 4:.1f}" text-anchor="end" font-size="10" fill="#c33">baseline</text>')
-    for x, y, name in points:
-        out.append(f'<circle cx="{fx(x):.1f}" cy="{fy(y):.1f}" r="3.5" fill="#2a6fb0"/>'
-                   f'<text x="{fx(x) + 5:.1f}" y="{fy(y) - 5:.1f}" font-size="10">{escape(name)}</text>')
+    dots = [(fx(x), fy(y), name) for x, y, name in points]
+    for (cx, cy, name), (lx, ly) in zip(dots, place_labels(dots)):
+        out.append(f'<circle cx="{cx:.1f}" cy="{cy:.1f}" r="3.5" fill="#2a6fb0"/>')
+        if (lx, ly) != (cx + 5, cy - 5):  # moved clear of another label: a leader line back to its point
+            out.append(f'<line x1="{cx:.1f}" y1="{cy:.1f}" x2="{lx:.1f}" y2="{ly - 3:.1f}" stroke="#aaa" stroke-width="0.6"/>')
+        out.append(f'<text x="{lx:.1f}" y="{ly:.1f}" font-size="10">{escape(name)}</text>')
     return out + ["</g>"]
+
+
+LABEL_CHAR_W, LABEL_H = 6.2, 11  # font-size 10 sans-serif, approximately
+
+
+def label_box(x: float, y: float, name: str) -> tuple[float, float, float, float]:
+    """(left, top, right, bottom) of a label whose baseline starts at (x, y)."""
+    return x, y - LABEL_H + 2, x + LABEL_CHAR_W * len(name), y + 2
+
+
+def place_labels(dots: list[tuple[float, float, str]]) -> list[tuple[float, float]]:
+    """A baseline position per label, right of its point, moved down in steps until it overlaps no label placed
+    before it (methods with near-equal accuracy and size otherwise print on top of each other)."""
+    placed, out = [], []
+    for cx, cy, name in dots:
+        x, y = cx + 5, cy - 5
+        for _ in range(40):
+            box = label_box(x, y, name)
+            if not any(box[0] < b[2] and b[0] < box[2] and box[1] < b[3] and b[1] < box[3] for b in placed):
+                break
+            y += LABEL_H
+        placed.append(label_box(x, y, name))
+        out.append((x, y))
+    return out
 
 
 def comparison_svg(rows: list[dict]) -> str:
