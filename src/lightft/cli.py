@@ -138,16 +138,20 @@ def _print_methods() -> None:
 
 
 def methods_text(methods) -> str:
-    """The `lightft methods` listing, generated from the registry (tests check they agree)."""
+    """The `lightft methods` listing, generated from the registry (tests check they agree): each method with its
+    default learning rate and the flags it reads, then each of those flags explained once."""
     fields = {f.name: f for f in dataclasses.fields(TrainConfig)}
     width = max(8, *(len(name) for name in methods))
     lines = []
     for m in methods.values():
         lines.append(f"{m.name:{width}s} {m.summary}")
-        lines.append(f"{'':{width}s}   default --lr {m.lr:g}")
-        for opt in m.options:
-            f = fields[opt]
-            lines.append(f"{'':{width}s}   --{flag(opt)} (default {f.default}): {f.metadata['help']}")
+        flags = ", ".join(f"--{flag(opt)}" for opt in m.options)
+        lines.append(f"{'':{width}s}   default --lr {m.lr:g}" + (f"; its flags: {flags}" if flags else ""))
+    lines += ["", "Method flags:"]
+    used = dict.fromkeys(opt for m in methods.values() for opt in m.options)
+    for opt in used:
+        f = fields[opt]
+        lines.append(f"  --{flag(opt)} (default {f.default}): {f.metadata['help']}")
     lines.append("")
     lines.append("All methods share the training flags of `lightft train --help` (epochs, batch size, warmup, ...).")
     return "\n".join(lines)
