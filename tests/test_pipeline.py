@@ -136,3 +136,22 @@ def test_adalora_prunes_ranks_to_the_budget(fast):
     weights = load_file(str(run.path / "adapter_model.safetensors"))
     e_values = [t for k, t in weights.items() if "lora_E" in k]
     assert sum(int((t != 0).sum()) for t in e_values) <= kept
+
+
+def test_full_run_directory_loads_with_plain_transformers_in_a_fresh_process(fast):
+    """The saved config must not name lightft's attention functions: plain transformers has not registered them."""
+    import subprocess
+    import sys
+
+    run = lightft.train(method="full", **fast)
+    assert "lightft" not in (run.path / "config.json").read_text()
+    code = (
+        "import sys, torch\n"
+        "from transformers import AutoModelForSequenceClassification, AutoTokenizer\n"
+        "m = AutoModelForSequenceClassification.from_pretrained(sys.argv[1]).eval()\n"
+        "t = AutoTokenizer.from_pretrained(sys.argv[1])\n"
+        "print(m(**t(['good great film'], return_tensors='pt')).logits.shape)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code, str(run.path)], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "torch.Size([1, 2])" in out.stdout
