@@ -31,6 +31,8 @@ def main(argv=None) -> dict:
     p.add_argument("--max-tokens", type=int, default=None, help="lightft token budget per batch.")
     p.add_argument("--ids")
     p.add_argument("--tokenizer")
+    p.add_argument("--compile", default="", metavar="MODES",
+                   help="Also run lightft compiled, once per torch.compile mode listed (default, reduce-overhead, ...).")
     p.add_argument("--out")
     args = p.parse_args(argv)
     gpu = args.workload == "gpu"
@@ -49,13 +51,17 @@ def main(argv=None) -> dict:
         runs["padded loop bf16"] = pipeline_infer(make_model(), ids, batch_size=args.batch_size, bf16=True,
                                                   max_length=max_length, tokenizer=tokenizer)
     runs["lightft"] = ours = lightft_infer(make_model(), ids, batch_size=args.batch_size, max_tokens=args.max_tokens)
+    for mode in filter(None, args.compile.split(",")):
+        runs[f"lightft --compile {mode}"] = lightft_infer(make_model(), ids, batch_size=args.batch_size,
+                                                          max_tokens=args.max_tokens, compile=mode, max_length=max_length)
     ref = runs["padded loop"]
     for name, r in runs.items():
         agree = float((ref["logits"].argmax(-1) == r["logits"].argmax(-1)).float().mean())
+        warm = f"  warm-up {r['warmup_s']:.1f} s" if "warmup_s" in r else ""
         print(f"{name:16s} {r['samples_per_s']:9.1f} samples/s {r['tokens_per_s']:10.0f} tokens/s peak "
-              f"{r['peak_memory_mb']:8.0f} MB  predictions agree with the padded loop on {100 * agree:.1f}%")
+              f"{r['peak_memory_mb']:8.0f} MB  predictions agree with the padded loop on {100 * agree:.1f}%{warm}")
     for name, r in runs.items():
-        if name != "lightft":
+        if not name.startswith("lightft"):
             print(f"ratio lightft / {name}: x{ours['samples_per_s'] / r['samples_per_s']:.2f}")
     agree = float((ref["logits"].argmax(-1) == ours["logits"].argmax(-1)).float().mean())
     out = {"workload": desc, "device": device, "n": len(ids), "agree": agree,

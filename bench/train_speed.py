@@ -78,6 +78,9 @@ def run_method(args, method, seed, make_model, ids, labels, max_length, tokenize
     if test is not None:
         for name, model in models.items():
             runs[name]["test_accuracy"] = accuracy(model, *test)
+    for mode in filter(None, args.compile.split(",")):
+        runs[f"lightft --compile {mode}"] = lightft_train(make_model(seed), ids, labels, compile=mode,
+                                                          max_length=max_length, **common, **ours)
     if args.max_tokens:
         runs[f"lightft --max-tokens {args.max_tokens}"] = lightft_train(make_model(seed), ids, labels, max_tokens=args.max_tokens, **common)
         if method == "lora":
@@ -86,6 +89,8 @@ def run_method(args, method, seed, make_model, ids, labels, max_length, tokenize
     for name, r in runs.items():
         r.pop("loss_curve", None)
         acc = f"  test accuracy {100 * r['test_accuracy']:.2f}%" if "test_accuracy" in r else ""
+        if r.get("late_samples_per_s"):
+            acc += f"  (second half: {r['late_samples_per_s']:.1f} samples/s)"
         print(f"{method:5s} seed {seed} {name:28s} {r['precision']:4s} {fmt(r['samples_per_s'], '9.1f')} samples/s "
               f"{fmt(r['tokens_per_s'], '10.0f')} tokens/s peak {fmt(r['peak_memory_mb'], '8.0f')} MB  first step "
               f"{fmt(r['time_to_first_step_s'], '6.2f')} s  loss {fmt(r['first_loss'], '.4f')} -> {fmt(r['last_loss'], '.4f')}{acc}",
@@ -123,6 +128,9 @@ def main(argv=None) -> dict:
     p.add_argument("--seeds", default="0", help="Comma-separated training seeds; several give means (default 0).")
     p.add_argument("--reference-bf16", action="store_true", help="On CPU, also run Trainer + peft with bf16=True.")
     p.add_argument("--group-by-length", action="store_true", help="lightft with length-grouped batches (not the default).")
+    p.add_argument("--compile", default="", metavar="MODES",
+                   help="Also run lightft compiled, once per torch.compile mode listed (default, reduce-overhead, "
+                        "max-autotune-no-cudagraphs); samples/s over the second half of the steps.")
     p.add_argument("--out", help="Write the figures as JSON here.")
     args = p.parse_args(argv)
     gpu = args.workload == "gpu"

@@ -122,6 +122,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", metavar="FILE", help="Write JSON Lines (text, label, score, probabilities) to FILE "
                    "instead of a table on stdout.")
     p.add_argument("--batch-size", type=int, default=64, metavar="N", help="Texts per batch (default: 64).")
+    p.add_argument("--compile", action="store_true", help="torch.compile the model first: meant for many texts on "
+                   "a GPU (not yet measured there); compiling takes a minute or more.")
     command("methods", "List every method with what it trains, its flags and defaults.")
     p = command("quickstart", "The embedded demo: MiniLM-L6 on a small IMDB sample, baseline vs LoRA vs full.",
                 "Runs `lightft compare` on the IMDB sample shipped inside the package with the MiniLM-L6 encoder "
@@ -165,7 +167,7 @@ def _predict(args) -> None:
         texts += read_texts(args.file, args.text_column)
     if not texts:
         raise LightftError("no texts to predict; pass texts as arguments or --file FILE")
-    results = load(args.run).predict(texts, batch_size=args.batch_size, quiet=True)
+    results = load(args.run, compile=args.compile).predict(texts, batch_size=args.batch_size, quiet=True)
     if args.output:
         from lightft.rundir import atomic_write_text
 

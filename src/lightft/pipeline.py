@@ -102,7 +102,8 @@ class Session:
         return self._ids[split]
 
     def forward_for(self, model) -> Forward:
-        return Forward.choose(model, self.tokenizer.pad_token_id, self.cfg.unpadded, self.device)
+        return Forward.choose(model, self.tokenizer.pad_token_id, self.cfg.unpadded, self.device,
+                              compile=self.cfg.compile, max_length=self.cfg.max_length)
 
     def evaluate(self, model, split: str, desc: str) -> dict:
         return evaluate_split(

@@ -23,7 +23,8 @@ from lightft.runtime import default_device, resolve_precision, store_frozen_in_b
 class Predictor:
     """A trained classifier from a run directory (LoRA adapters merged into the weights)."""
 
-    def __init__(self, run_dir: str | Path, *, device: str | torch.device | None = None):
+    def __init__(self, run_dir: str | Path, *, device: str | torch.device | None = None, compile: bool = False):
+        self.compile = compile  # torch.compile for large inference jobs on a GPU (see --compile)
         self.path = rundir.require_run_dir(run_dir)
         self.config = TrainConfig.load(self.path / rundir.CONFIG)
         self.labels = LabelMap.load(self.path / rundir.LABELS)
@@ -44,7 +45,8 @@ class Predictor:
         if empty:
             raise LightftError(f"text {empty[0] + 1} of {len(texts)} is empty; every text to predict needs content")
         ids = tokenize(self.tokenizer, texts, self.config.max_length, quiet=quiet)
-        forward = Forward.choose(self.model, self.tokenizer.pad_token_id, self.config.unpadded, self.device)
+        forward = Forward.choose(self.model, self.tokenizer.pad_token_id, self.config.unpadded, self.device,
+                                 compile=self.compile, max_length=self.config.max_length)
         return predict_logits(self.model, ids, forward=forward, batch_size=batch_size,
                               device=self.device, precision=self.precision, quiet=quiet, desc="predicting")
 

@@ -2,7 +2,7 @@ import random
 
 import pytest
 
-from lightft.data.batching import PadCollator, eval_batches, train_batches
+from lightft.data.batching import PadCollator, bucket_length, eval_batches, train_batches
 
 
 def lengths(n=500, seed=0):
@@ -62,3 +62,23 @@ def test_collator_pads_to_multiple_of_8():
     assert batch["input_ids"].shape == (2, 8)
     assert batch["attention_mask"].sum().item() == 4
     assert batch["labels"].tolist() == [1, 0]
+
+
+def test_bucket_lengths_are_few_and_pad_at_most_a_quarter():
+    assert [bucket_length(n) for n in (1, 16, 17, 21, 33, 64, 65, 200, 257, 512)] == [
+        16, 16, 20, 24, 40, 64, 80, 224, 320, 512]
+    sizes = {bucket_length(n) for n in range(1, 513)}
+    assert len(sizes) == 21  # one shape per length would be 512
+    assert all(n <= bucket_length(n) <= max(16, 1.25 * n) for n in range(1, 5000))
+    assert bucket_length(290, cap=300) == 300 and bucket_length(250, cap=256) == 256
+    assert bucket_length(301, cap=300) == 320  # a cap below the length does not truncate
+    assert [bucket_length(n, per_doubling=8) for n in (17, 19, 129, 8193, 9000)] == [18, 20, 144, 9216, 9216]
+    assert all(n <= bucket_length(n, per_doubling=8) <= max(16, 1.125 * n) for n in range(1, 20000))
+
+
+def test_bucketed_collator_pads_to_bucket_sizes_capped_at_max_length():
+    items = [{"input_ids": [1] * n, "index": i} for i, n in enumerate((3, 33))]
+    assert PadCollator(0, bucket=True)(items)["input_ids"].shape == (2, 40)
+    assert PadCollator(0, bucket=True, cap=36)(items)["input_ids"].shape == (2, 36)
+    batch = PadCollator(0, bucket=True)(items)
+    assert batch["attention_mask"].sum(1).tolist() == [3, 33]

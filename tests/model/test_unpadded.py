@@ -75,6 +75,38 @@ def test_pack_layout():
         pack([[1, 2], [0, 0]], pad_token_id=0)
 
 
+def test_bucketed_pack_fills_with_self_contained_padding_segments():
+    packed = pack([[5, 6, 7], [8] * 14, [9, 10]], pad_token_id=0, bucket=True, cap=18)
+    assert packed["input_ids"].shape == (1, 20)  # 19 real tokens -> bucket 20 (eight sizes per doubling)
+    assert packed["max_seqlen"] == 16  # bucket of the longest (14)
+    assert packed["starts"].tolist() == [0, 3, 17]  # logits are read from the real sequences only
+    assert packed["cu_seqlens"].tolist() == [0, 3, 17, 19, 20]  # one padding segment of 1 token
+    assert packed["position_ids"][0, -1].item() == 0
+    big = pack([[1] * 60] * 3, pad_token_id=0, bucket=True, cap=64)  # 180 -> 192: 12 padding tokens, one segment
+    assert big["input_ids"].shape == (1, 192) and big["cu_seqlens"].tolist()[-2:] == [180, 192]
+    many = pack([[1] * 3] * 43, pad_token_id=0, bucket=True, cap=4)  # 129 -> 144: 15 padding tokens in 4+4+4+3
+    assert many["max_seqlen"] == 4 and many["cu_seqlens"].tolist()[-5:] == [129, 133, 137, 141, 144]
+
+
+@pytest.mark.parametrize("model_type", ["bert", "roberta", "distilbert"])
+def test_bucketed_pack_gives_the_same_logits_and_grads(model_type):
+    model = tiny_model(model_type, dropout=0.0).train()
+    pad = model.config.pad_token_id
+    seqs = random_sequences(pad)
+    offset = position_offset_for(model)
+    labels = torch.tensor([0, 1, 2, 1, 0])
+    results = []
+    for bucket in (False, True):
+        model.zero_grad(set_to_none=True)
+        logits = unpadded_logits(model, pack(seqs, pad_token_id=pad, position_offset=offset, bucket=bucket, cap=16))
+        torch.nn.functional.cross_entropy(logits, labels).backward()
+        results.append((logits.detach(), {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}))
+    (plain, plain_grads), (bucketed, bucketed_grads) = results
+    torch.testing.assert_close(bucketed, plain, atol=1e-5, rtol=0)
+    for name, grad in plain_grads.items():
+        torch.testing.assert_close(bucketed_grads[name], grad, atol=1e-5, rtol=1e-4, msg=name)
+
+
 def test_position_offset_and_support():
     assert position_offset_for(tiny_model("roberta")) == 2  # pad_token_id 1 + 1
     assert position_offset_for(tiny_model("bert")) == 0

@@ -108,15 +108,32 @@ class BatchPlan(Sampler[list[int]]):
         return len(self.batches)
 
 
-class PadCollator:
-    """Pad a list of items to the longest in the batch (rounded up to ``multiple``)."""
+def bucket_length(n: int, cap: int | None = None, per_doubling: int = 4) -> int:
+    """``n`` rounded up to the next bucket size: 16, 20, 24, 28, 32, 40, 48, 56, 64, 80, ... with the default four
+    sizes per doubling (at most 25% padding; 8 per doubling: at most 12.5%), or to ``cap`` when that is smaller and
+    still holds ``n``.
 
-    def __init__(self, pad_token_id: int, multiple: int = 8):
-        self.pad_token_id, self.multiple = pad_token_id, multiple
+    Compiled forwards (``--compile``) see only these lengths: a handful of shapes instead of one per batch.
+    """
+    size = 16
+    while True:
+        for step in range(per_doubling, 2 * per_doubling):
+            b = -(-size * step // per_doubling)
+            if b >= n:
+                return min(b, cap) if cap is not None and cap >= n else b
+        size *= 2
+
+
+class PadCollator:
+    """Pad a list of items to the longest in the batch, rounded up to ``multiple`` or, with ``bucket``, to
+    ``bucket_length`` (capped at ``cap``, the longest a text can be)."""
+
+    def __init__(self, pad_token_id: int, multiple: int = 8, *, bucket: bool = False, cap: int | None = None):
+        self.pad_token_id, self.multiple, self.bucket, self.cap = pad_token_id, multiple, bucket, cap
 
     def __call__(self, items: list[dict]) -> dict[str, torch.Tensor]:
         longest = max(len(it["input_ids"]) for it in items)
-        width = -(-longest // self.multiple) * self.multiple
+        width = bucket_length(longest, self.cap) if self.bucket else -(-longest // self.multiple) * self.multiple
         ids = torch.full((len(items), width), self.pad_token_id, dtype=torch.long)
         mask = torch.zeros((len(items), width), dtype=torch.long)
         for row, it in enumerate(items):
@@ -130,16 +147,19 @@ class PadCollator:
 
 
 class PackCollator:
-    """Pack a batch's real tokens into one row for the padding-free forward (see ``lightft.model.unpadded``)."""
+    """Pack a batch's real tokens into one row for the padding-free forward (see ``lightft.model.unpadded``).
 
-    def __init__(self, pad_token_id: int, position_offset: int = 0):
-        self.pad_token_id, self.position_offset = pad_token_id, position_offset
+    With ``bucket`` the row is filled up to ``bucket_length`` of its token count with segments of padding that
+    attend only to themselves, and the longest-segment bound is bucketed too (capped at ``cap``)."""
+
+    def __init__(self, pad_token_id: int, position_offset: int = 0, *, bucket: bool = False, cap: int | None = None):
+        self.pad_token_id, self.position_offset, self.bucket, self.cap = pad_token_id, position_offset, bucket, cap
 
     def __call__(self, items: list[dict]) -> dict:
         from lightft.model.unpadded import pack
 
         batch = pack([it["input_ids"] for it in items], pad_token_id=self.pad_token_id,
-                     position_offset=self.position_offset)
+                     position_offset=self.position_offset, bucket=self.bucket, cap=self.cap)
         batch["index"] = torch.tensor([it["index"] for it in items])
         if "label" in items[0]:
             batch["labels"] = torch.tensor([it["label"] for it in items], dtype=torch.long)

@@ -34,7 +34,7 @@ def predict_logits(model: nn.Module, input_ids: list[list[int]], *, forward: For
                 batch = {k: v.pin_memory().to(device, non_blocking=True) if torch.is_tensor(v) else v for k, v in batch.items()}
             with autocast(device, precision):
                 logits = forward.logits(model, batch)
-            out[b] = logits.float()
+            out[b] = logits.to(torch.float32, copy=True)  # a CUDA-graph output is overwritten by the next call
             order += rows
             bar.update(len(rows))
     model.train(was_training)

@@ -57,11 +57,14 @@ def position_offset_for(model) -> int:
     return config.pad_token_id + 1 if config.model_type in _ROBERTA_POSITIONS else 0
 
 
-def pack(sequences: list[list[int]], *, pad_token_id: int, position_offset: int = 0, device=None) -> dict:
+def pack(sequences: list[list[int]], *, pad_token_id: int, position_offset: int = 0, device=None,
+         bucket: bool = False, cap: int | None = None) -> dict:
     """Concatenate token-id lists into one (1, T) row with per-sequence position ids.
 
     Trailing ``pad_token_id`` tokens are dropped from each list, so already-padded
-    rows pack to the same result as unpadded ones.
+    rows pack to the same result as unpadded ones. With ``bucket`` (compiled forwards), T is rounded up to
+    ``bucket_length(T, per_doubling=8)`` by extra segments of padding (each attends only to itself and no logits are read from
+    it) and ``max_seqlen`` to ``bucket_length(longest, cap)``, so a compiled model sees few distinct shapes.
     """
     seqs = []
     for seq in sequences:
@@ -73,16 +76,25 @@ def pack(sequences: list[list[int]], *, pad_token_id: int, position_offset: int 
         seqs.append(seq[:n])
     if not seqs:
         raise ValueError("pack() needs at least one sequence")
-    lengths = torch.tensor([len(s) for s in seqs])
+    sizes = [len(s) for s in seqs]
+    max_seqlen, fill = max(sizes), []
+    if bucket:
+        from lightft.data.batching import bucket_length
+
+        max_seqlen = bucket_length(max_seqlen, cap)
+        extra = bucket_length(sum(sizes), per_doubling=8) - sum(sizes)  # packed rows are long: finer steps
+        fill = [max_seqlen] * (extra // max_seqlen) + ([extra % max_seqlen] if extra % max_seqlen else [])
+    lengths = torch.tensor(sizes + fill)
     cu_seqlens = F.pad(lengths.cumsum(0), (1, 0)).to(torch.int32)
-    starts = cu_seqlens[:-1].long()
+    starts = cu_seqlens[: len(seqs)].long()
     total = int(cu_seqlens[-1])
-    position_ids = torch.arange(total) - starts.repeat_interleave(lengths) + position_offset
+    position_ids = torch.arange(total) - cu_seqlens[:-1].long().repeat_interleave(lengths) + position_offset
+    ids = [t for s in seqs for t in s] + [pad_token_id] * sum(fill)
     return {
-        "input_ids": torch.tensor([t for s in seqs for t in s]).unsqueeze(0).to(device),
+        "input_ids": torch.tensor(ids).unsqueeze(0).to(device),
         "position_ids": position_ids.unsqueeze(0).to(device),
         "cu_seqlens": cu_seqlens.to(device),
-        "max_seqlen": int(lengths.max()),
+        "max_seqlen": max_seqlen,
         "starts": starts.to(device),
     }
 

@@ -70,12 +70,14 @@ class FitResult:
     loss_curve: list[tuple[int, float]]
     first_step_seconds: float = 0.0  # epoch start to the end of the first step (compile, warm-up)
     first_step_samples: int = 0
+    clock: list[tuple[int, float]] = field(default_factory=list)  # (samples, train seconds) at each host sync
 
     def summary(self) -> dict:
         return {
             "seconds": round(self.seconds, 3),
             "samples_per_second": round(self.samples / self.seconds, 2) if self.seconds else None,
             "steady_samples_per_second": round(self.steady_rate(), 2) if self.steady_rate() else None,
+            "late_samples_per_second": round(self.late_rate(), 2) if self.late_rate() else None,
             "first_step_seconds": round(self.first_step_seconds, 3),
             "tokens_per_second": round(self.tokens / self.seconds, 1) if self.seconds else None,
             "peak_memory_mb": round(self.peak_memory_mb, 1),
@@ -89,6 +91,14 @@ class FitResult:
         """Samples/s after the first step (excludes compilation and warm-up)."""
         rest = self.seconds - self.first_step_seconds
         return (self.samples - self.first_step_samples) / rest if rest > 0 and self.samples > self.first_step_samples else None
+
+    def late_rate(self) -> float | None:
+        """Samples/s over the second half of training, from the first host sync at or past half the samples: with
+        ``--compile`` the first steps of each new shape wait for (re)compilation, which this leaves out."""
+        half = next(((n, t) for n, t in self.clock if n >= self.samples / 2 and n < self.samples), None)
+        if half is None or self.seconds <= half[1]:
+            return None
+        return (self.samples - half[0]) / (self.seconds - half[1])
 
 
 def trainable_state(model: nn.Module) -> dict[str, torch.Tensor]:
@@ -114,7 +124,7 @@ def fit(model: nn.Module, train: TokenizedDataset, hp: Hyper, *, forward: Forwar
     hooks.start(updates_per_epoch * hp.epochs)
     updates = 0
     model, optimizer, loader, scheduler = accelerator.prepare(model, optimizer, loader, scheduler)
-    state, curve = TrainState(), []
+    state, curve, clock = TrainState(), [], []
     train_seconds, samples = 0.0, 0
     first_step_seconds, first_step_samples = 0.0, 0
     reset_peak_memory(device)
@@ -153,6 +163,7 @@ def fit(model: nn.Module, train: TokenizedDataset, hp: Hyper, *, forward: Forwar
                 first_step_seconds, first_step_samples = time.perf_counter() - start, rows
             if state.step % LOG_EVERY == 0:
                 loss = (running / running_n).item()  # the only host sync, every LOG_EVERY steps
+                clock.append((samples, train_seconds + time.perf_counter() - start))
                 curve.append((state.step, round(loss, 5)))
                 elapsed = time.perf_counter() - start
                 bar.set_postfix(loss=f"{loss:.4f}", samples_s=f"{bar.n / elapsed:.1f}")
@@ -192,6 +203,7 @@ def fit(model: nn.Module, train: TokenizedDataset, hp: Hyper, *, forward: Forwar
         loss_curve=curve,
         first_step_seconds=first_step_seconds,
         first_step_samples=first_step_samples,
+        clock=clock,
     )
 
 
