@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Third GPU run, for the next session with a GPU: re-baseline (random batches and linear-only bf16 storage are
 # unmeasured on a GPU), then --compile for training and inference. Here: `python bench/make_carry.py`; then the
-# device tool: `bash bench/gpu_run3.sh` with carry [".carry"] and timeout_s 580. Each step has its own limit, so a
+# device tool: `bash bench/gpu_run3.sh` with carry
+# [".carry/train.json.gz", ".carry/test.json.gz", ".carry/tok"] (not all of .carry: an old .carry/minilm2 would push it
+# past the 64 MiB limit) and timeout_s 580. Each step has its own limit, so a
 # slow compile cannot take the rest with it; logs and JSON land in $OUT (at most 8 files come back).
 set -o pipefail
 export PYTHONUNBUFFERED=1 PYTHONPATH=src PYTHONWARNINGS=ignore TOKENIZERS_PARALLELISM=false

@@ -60,16 +60,19 @@ def run_method(args, method, seed, make_model, ids, labels, max_length, tokenize
     gpu = torch.cuda.is_available()
     common = dict(method=method, batch_size=bs, lr=args.lr or LR[method], max_steps=steps, seed=seed)
     ours = dict(group_by_length=args.group_by_length)
-    sides = {}
+    sides = {}  # name: (bf16, torch_compile)
     if not args.skip_reference:
-        sides["trainer+peft"] = gpu
+        sides["trainer+peft"] = (gpu, False)
         if args.reference_bf16 and not gpu:
-            sides["trainer+peft bf16"] = True
+            sides["trainer+peft bf16"] = (True, False)
+        if args.reference_compile:
+            sides["trainer+peft compile"] = (True, True)
     runs, models = {}, {}
-    for name, bf16 in sides.items():
+    for name, (bf16, compiled) in sides.items():
         free_memory()
         models[name] = make_model(seed)
-        ref = trainer_peft_train(models[name], ids, labels, max_length=max_length, tokenizer=tokenizer, bf16=bf16, **common)
+        ref = trainer_peft_train(models[name], ids, labels, max_length=max_length, tokenizer=tokenizer, bf16=bf16,
+                                 compile=compiled, **common)
         ref["first_loss"], ref["last_loss"] = window_means(ref.pop("losses"))
         ref["precision"] = "bf16" if bf16 else "fp32"
         runs[name] = ref
@@ -127,6 +130,8 @@ def main(argv=None) -> dict:
     p.add_argument("--eval-n", type=int, default=0, help="Also report both models' test accuracy on N reviews.")
     p.add_argument("--seeds", default="0", help="Comma-separated training seeds; several give means (default 0).")
     p.add_argument("--reference-bf16", action="store_true", help="On CPU, also run Trainer + peft with bf16=True.")
+    p.add_argument("--reference-compile", action="store_true",
+                   help="Also run Trainer + peft with bf16=True and torch_compile=True (the issue's best reference).")
     p.add_argument("--group-by-length", action="store_true", help="lightft with length-grouped batches (not the default).")
     p.add_argument("--compile", default="", metavar="MODES",
                    help="Also run lightft compiled, once per torch.compile mode listed (default, reduce-overhead, "
@@ -156,13 +161,15 @@ def main(argv=None) -> dict:
         per_seed = [run_method(args, method, seed, make_model, ids, labels, max_length, tokenizer, bs, steps, test)
                     for seed in seeds]
         runs = per_seed[0] if len(seeds) == 1 else summarise(method, per_seed)
-        if "trainer+peft" in runs and runs["lightft"]["samples_per_s"] and runs["trainer+peft"]["samples_per_s"]:
-            ref, ours = runs["trainer+peft"], runs["lightft"]
-            print(f"{method:5s} ratio lightft / trainer+peft: samples/s x{ours['samples_per_s'] / ref['samples_per_s']:.2f}, "
-                  f"peak memory x{ours['peak_memory_mb'] / ref['peak_memory_mb']:.2f}")
-            if "trainer+peft bf16" in runs:
-                print(f"{method:5s} ratio lightft / trainer+peft bf16: samples/s "
-                      f"x{ours['samples_per_s'] / runs['trainer+peft bf16']['samples_per_s']:.2f}")
+        for ref_name, ref in runs.items():  # every lightft side against every reference side
+            if not ref_name.startswith("trainer+peft") or not ref["samples_per_s"]:
+                continue
+            for name, ours in runs.items():
+                if name.startswith("lightft") and ours["samples_per_s"] and "max-tokens" not in name:
+                    memory = (f", peak memory x{ours['peak_memory_mb'] / ref['peak_memory_mb']:.2f}"
+                              if ours["peak_memory_mb"] and ref["peak_memory_mb"] else "")
+                    print(f"{method:5s} ratio {name} / {ref_name}: samples/s "
+                          f"x{ours['samples_per_s'] / ref['samples_per_s']:.2f}{memory}")
         results["runs"][method] = runs
         if len(seeds) > 1:
             results.setdefault("per_seed", {})[method] = per_seed

@@ -185,3 +185,30 @@ def test_train_predict_eval_from_the_command_line(tmp_path, tiny_model_dir, tiny
     assert code == 0 and out.startswith("run ")
     code, _, err = run_cli(["predict", str(tmp_path / "nope"), "x"], capsys)
     assert code == 2 and "run directory" in err and "not found" in err
+
+
+def test_a_failed_compile_is_one_warning_line_and_the_run_completes(tmp_path, tiny_model_dir, tiny_data, capsys,
+                                                                  monkeypatch):
+    import warnings
+
+    import torch
+
+    from lightft.model import forward as forward_module
+
+    def broken(graph, example_inputs):
+        raise RuntimeError("no working C++ compiler found\nmore detail")
+
+    torch._dynamo.reset()
+    monkeypatch.setitem(forward_module._COMPILED, "default", torch.compile(forward_module._eager_logits, backend=broken))
+    monkeypatch.setattr(forward_module, "_FAILED", set())
+    monkeypatch.setattr(warnings, "showwarning", warnings.showwarning)  # main() installs its own; restore after
+    run = tmp_path / "run"
+    with warnings.catch_warnings():
+        warnings.simplefilter("default")
+        code, _, err = run_cli(["train", "--model", str(tiny_model_dir), "--data", str(tiny_data), "--epochs", "1",
+                                "--max-length", "32", "--output", str(run), "--quiet", "--compile"], capsys)
+    assert code == 0, err
+    lines = [line for line in err.splitlines() if "compile" in line]
+    assert lines == ["warning: --compile failed (RuntimeError: no working C++ compiler found); running without it"]
+    assert (run / "metrics.json").is_file()
+    torch._dynamo.reset()

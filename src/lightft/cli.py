@@ -9,10 +9,11 @@ import os
 import sys
 import types
 import typing
+import warnings
 from pathlib import Path
 
 from lightft.config import TrainConfig, field_types, flag
-from lightft.errors import LightftError
+from lightft.errors import LightftError, LightftWarning
 
 EXAMPLES = {
     "train": """examples:
@@ -234,7 +235,16 @@ def run(argv: list[str] | None = None) -> int:
     return 0
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None, _default=warnings.showwarning):
+    """lightft's own warnings as one line (``warning: ...``); library warnings as Python prints them."""
+    if issubclass(category, LightftWarning):
+        print(f"warning: {message}", file=sys.stderr)
+    else:
+        _default(message, category, filename, lineno, file, line)
+
+
 def main(argv: list[str] | None = None) -> None:
+    warnings.showwarning = _show_warning
     try:
         code = run(argv)
     except LightftError as exc:

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from lightft.data.batching import bucket_length
+from lightft.errors import LightftWarning
 from lightft.evaluate import predict_logits
 from lightft.model import forward as forward_module
 from lightft.model.forward import Forward
@@ -70,4 +71,51 @@ def test_compile_with_inductor_end_to_end(fast, tmp_path):
     predicted = [p["label"] for p in predictor.predict([r["text"] for r in test_rows])]
     accuracy = sum(p == r["label"] for p, r in zip(predicted, test_rows)) / len(test_rows)
     assert accuracy == pytest.approx(result.metrics["eval"]["accuracy"], abs=1e-9)
+    torch._dynamo.reset()
+
+
+def test_compiled_packed_forward_and_backward_equal_eager(counter):
+    """The padding-free path under --compile: bucket-padded packed rows give the eager logits and gradients."""
+    from tests.model.test_unpadded import random_sequences, tiny_model
+
+    model = tiny_model("roberta", dropout=0.0).train()  # RoBERTa: positions start after the pad id
+    pad, cpu = model.config.pad_token_id, torch.device("cpu")
+    seqs = random_sequences(pad, lengths=[7, 1, 13, 4, 10, 20, 3, 9])
+    labels = torch.tensor([0, 1, 2, 1, 0, 2, 1, 0])
+    results = []
+    for how in (None, "default"):
+        forward = Forward.choose(model, pad, "on", cpu, compile=bool(how), max_length=32)
+        batch = forward.collator()([{"input_ids": s, "index": i} for i, s in enumerate(seqs)])
+        assert batch["input_ids"].shape[1] == (bucket_length(67, per_doubling=8) if how else 67)
+        model.zero_grad(set_to_none=True)
+        logits = forward.logits(model, batch)
+        torch.nn.functional.cross_entropy(logits, labels).backward()
+        results.append((logits.detach(), {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}))
+    assert counter.frame_count >= 1
+    (eager, eager_grads), (compiled, compiled_grads) = results
+    torch.testing.assert_close(compiled, eager, atol=1e-5, rtol=0)
+    for name, grad in eager_grads.items():
+        torch.testing.assert_close(compiled_grads[name], grad, atol=1e-5, rtol=1e-4, msg=name)
+
+
+def test_a_failing_compiler_falls_back_to_eager_with_one_warning(tiny_model_dir, monkeypatch):
+    """A missing C++ compiler or triton must not end a run (or lose its training): warn once, go on eagerly."""
+    from transformers import AutoModelForSequenceClassification
+
+    def broken(graph, example_inputs):
+        raise RuntimeError("no working C++ compiler found")
+
+    torch._dynamo.reset()
+    monkeypatch.setitem(forward_module._COMPILED, "default", torch.compile(forward_module._eager_logits, backend=broken))
+    monkeypatch.setattr(forward_module, "_FAILED", set())
+    model = AutoModelForSequenceClassification.from_pretrained(tiny_model_dir).eval()
+    ids = [[101, 2000 + i, 102] for i in range(10)]
+    kw = dict(batch_size=4, device=torch.device("cpu"), quiet=True)
+    eager = predict_logits(model, ids, forward=Forward(pad_token_id=0), **kw)
+    with pytest.warns(LightftWarning, match=r"--compile failed \(RuntimeError: no working C\+\+ compiler found\); "
+                      r"running without it") as caught:
+        compiled = predict_logits(model, ids, forward=Forward(pad_token_id=0, compile="default"), **kw)
+    assert len([w for w in caught if issubclass(w.category, LightftWarning)]) == 1  # three batches, one warning
+    assert forward_module._FAILED == {"default"}
+    torch.testing.assert_close(torch.from_numpy(compiled), torch.from_numpy(eager))
     torch._dynamo.reset()

@@ -3,13 +3,16 @@ compiled."""
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
 import torch
+import torch._dynamo
 from torch import nn
 
 from lightft.data.batching import PackCollator, PadCollator
+from lightft.errors import LightftWarning
 
 RECOMPILE_LIMIT = 64  # torch's default (8) would silently fall back to eager after 8 shapes or models
 
@@ -67,9 +70,19 @@ class Forward:
     def logits(self, model: nn.Module, batch: dict) -> torch.Tensor:
         if self.compile is None:
             return _eager_logits(model, batch, self.unpadded)
+        if self.compile in _FAILED:
+            return _eager_logits(model, batch, self.unpadded)
         if self.compile == "reduce-overhead":  # CUDA graphs: each call is a new step; outputs are copied by callers
             torch.compiler.cudagraph_mark_step_begin()
-        return _compiled(self.compile)(model, batch, self.unpadded)
+        try:
+            return _compiled(self.compile)(model, batch, self.unpadded)
+        except torch._dynamo.exc.BackendCompilerFailed as exc:  # no C++ compiler, no triton, an inductor bug...
+            _FAILED.add(self.compile)  # a run must not die (or lose its training) because compiling failed
+            cause = getattr(exc, "inner_exception", None) or exc
+            first = str(cause).strip().splitlines()
+            warnings.warn(f"--compile failed ({type(cause).__name__}: {first[0] if first else ''}); running without it",
+                          LightftWarning, stacklevel=2)
+            return _eager_logits(model, batch, self.unpadded)
 
 
 def _eager_logits(model: nn.Module, batch: dict, unpadded: bool) -> torch.Tensor:
@@ -81,13 +94,12 @@ def _eager_logits(model: nn.Module, batch: dict, unpadded: bool) -> torch.Tensor
 
 
 _COMPILED: dict[Any, Any] = {}
+_FAILED: set = set()  # modes or backends whose compilation failed in this process: eager from then on
 
 
 def _compiled(how):
     """One compiled ``_eager_logits`` per mode or backend; dynamo guards on the model, its mode and the shapes."""
     if how not in _COMPILED:
-        import torch._dynamo
-
         torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, RECOMPILE_LIMIT)
         options = {"mode": how, "dynamic": True} if isinstance(how, str) else {"backend": how, "dynamic": True}
         _COMPILED[how] = torch.compile(_eager_logits, **options)

@@ -136,6 +136,8 @@ def fit(model: nn.Module, train: TokenizedDataset, hp: Hyper, *, forward: Forwar
         running_n = 0
         start = time.perf_counter()
         bar = tqdm(total=len(train), desc=f"epoch {epoch}/{hp.epochs}", unit="text", disable=quiet, leave=False)
+        if forward.compile is not None and state.step == 0:
+            bar.set_postfix_str("compiling the model (a minute or more)", refresh=True)
         for batch in loader:
             with accelerator.accumulate(model):
                 with accelerator.autocast():
@@ -158,6 +160,7 @@ def fit(model: nn.Module, train: TokenizedDataset, hp: Hyper, *, forward: Forwar
             samples += rows
             bar.update(rows)
             if state.step == 1:
+                bar.set_postfix_str("")
                 if device.type == "cuda":
                     torch.cuda.synchronize(device)  # once per run: time to first step
                 first_step_seconds, first_step_samples = time.perf_counter() - start, rows
