@@ -119,3 +119,16 @@ def test_a_failing_compiler_falls_back_to_eager_with_one_warning(tiny_model_dir,
     assert forward_module._FAILED == {"default"}
     torch.testing.assert_close(torch.from_numpy(compiled), torch.from_numpy(eager))
     torch._dynamo.reset()
+
+
+def test_predict_with_compile_equals_eager(fast, counter):
+    import lightft
+
+    result = lightft.train(**{**fast, "epochs": 1}, baseline=False)
+    texts = ["a good great film", "bad awful dull plot", "the movie was fine and it was a lovely scene"]
+    eager = lightft.load(result.path).logits(texts)
+    frames = counter.frame_count
+    compiled = lightft.load(result.path, compile=True).logits(texts)
+    assert counter.frame_count > frames  # the predictor went through the compiled function
+    # bucketed widths change the matmul shapes, which may round differently under bf16 autocast
+    torch.testing.assert_close(torch.from_numpy(compiled), torch.from_numpy(eager), atol=2e-3, rtol=0)
