@@ -58,11 +58,13 @@ def main(argv=None) -> dict:
     for name, r in runs.items():
         agree = float((ref["logits"].argmax(-1) == r["logits"].argmax(-1)).float().mean())
         warm = f"  warm-up {r['warmup_s']:.1f} s" if "warmup_s" in r else ""
+        warm += "  COMPILE FAILED: these are eager figures" if r.get("compile_failed") else ""
         print(f"{name:16s} {r['samples_per_s']:9.1f} samples/s {r['tokens_per_s']:10.0f} tokens/s peak "
               f"{r['peak_memory_mb']:8.0f} MB  predictions agree with the padded loop on {100 * agree:.1f}%{warm}")
-    for name, r in runs.items():
-        if not name.startswith("lightft"):
-            print(f"ratio lightft / {name}: x{ours['samples_per_s'] / r['samples_per_s']:.2f}")
+    for ours_name, ours_run in runs.items():
+        for name, r in runs.items():
+            if ours_name.startswith("lightft") and not name.startswith("lightft"):
+                print(f"ratio {ours_name} / {name}: x{ours_run['samples_per_s'] / r['samples_per_s']:.2f}")
     agree = float((ref["logits"].argmax(-1) == ours["logits"].argmax(-1)).float().mean())
     out = {"workload": desc, "device": device, "n": len(ids), "agree": agree,
            "runs": {k: {f: v for f, v in r.items() if f != "logits"} for k, r in runs.items()}}

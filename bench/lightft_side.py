@@ -21,6 +21,13 @@ from lightft.runtime import (make_accelerator, peak_memory_mb, reset_peak_memory
 from lightft.train import Hyper, fit
 
 
+def compile_failed(forward: Forward) -> bool:
+    """True when ``--compile`` fell back to eager (a benchmark must not report that as a compiled figure)."""
+    from lightft.model import forward as forward_module
+
+    return forward.compile is not None and forward.compile in forward_module._FAILED
+
+
 def free_memory() -> None:
     """Drop the previous run's tensors so peak-memory figures are this run's alone."""
     import gc
@@ -72,6 +79,7 @@ def lightft_train(model, ids: Sequence[Sequence[int]], labels: Sequence[int], *,
         "loss_curve": curve,
         "unpadded": forward.unpadded,
         "compile": forward.compile,
+        "compile_failed": compile_failed(forward),
         "precision": precision,
         "trainable_params": counts["trainable"],
         "total_params": counts["total"],
@@ -105,4 +113,4 @@ def lightft_infer(model, ids: Sequence[Sequence[int]], *, batch_size: int, bf16:
     seconds = time.perf_counter() - start
     return {"samples_per_s": len(seqs) / seconds, "tokens_per_s": sum(map(len, seqs)) / seconds,
             "peak_memory_mb": peak_memory_mb(device), "logits": torch.from_numpy(logits), "unpadded": forward.unpadded,
-            "warmup_s": warmup_s}
+            "warmup_s": warmup_s, "compile_failed": compile_failed(forward)}

@@ -92,6 +92,8 @@ def run_method(args, method, seed, make_model, ids, labels, max_length, tokenize
     for name, r in runs.items():
         r.pop("loss_curve", None)
         acc = f"  test accuracy {100 * r['test_accuracy']:.2f}%" if "test_accuracy" in r else ""
+        if r.get("compile_failed"):
+            acc += "  COMPILE FAILED: these are eager figures"
         if r.get("late_samples_per_s"):
             acc += f"  (second half: {r['late_samples_per_s']:.1f} samples/s)"
         print(f"{method:5s} seed {seed} {name:28s} {r['precision']:4s} {fmt(r['samples_per_s'], '9.1f')} samples/s "

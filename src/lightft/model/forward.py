@@ -100,7 +100,9 @@ _FAILED: set = set()  # modes or backends whose compilation failed in this proce
 def _compiled(how):
     """One compiled ``_eager_logits`` per mode or backend; dynamo guards on the model, its mode and the shapes."""
     if how not in _COMPILED:
-        torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, RECOMPILE_LIMIT)
+        config = torch._dynamo.config  # the limit was called cache_size_limit before torch 2.7
+        limit = "recompile_limit" if hasattr(config, "recompile_limit") else "cache_size_limit"
+        setattr(config, limit, max(getattr(config, limit), RECOMPILE_LIMIT))
         options = {"mode": how, "dynamic": True} if isinstance(how, str) else {"backend": how, "dynamic": True}
         _COMPILED[how] = torch.compile(_eager_logits, **options)
     return _COMPILED[how]
