@@ -23,8 +23,9 @@ class Forward:
 
     ``compile`` is None (eager), a ``torch.compile`` mode (``"default"`` for ``--compile``, ``"reduce-overhead"``
     for CUDA graphs, ``"max-autotune"``...) or a backend object (tests count compilations with one). Compiled,
-    batches are padded to ``bucket_length`` sizes (capped at ``max_length``) so the model sees a few shapes, and
-    torch's automatic dynamic shapes stop recompiles once a dimension has varied."""
+    shapes are dynamic from the first call (``dynamic=True``), so a new length does not recompile, and batches are
+    padded to ``bucket_length`` sizes (capped at ``max_length``) so the model sees few distinct shapes: one CUDA
+    graph is recorded per shape under ``reduce-overhead``."""
 
     pad_token_id: int
     unpadded: bool = False
