@@ -13,11 +13,12 @@ step() { local name=$1 limit=$2; shift 2; timeout "$limit" "$@" 2>&1 | grep -v -
 { nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
   python -c "import torch, transformers, peft; print(torch.__version__, transformers.__version__, peft.__version__)"; } | tee "$OUT/gpu.txt"
 # 1. Trainer + peft vs lightft (eager), LoRA and full, 60 updates x 32 rows (~2.5 min)
-step train 200 python bench/train_speed.py --workload gpu "${IDS[@]}" --methods lora,full --steps 60 --batch-size 32 \
+step train 180 python bench/train_speed.py --workload gpu "${IDS[@]}" --methods lora,full --steps 60 --batch-size 32 \
   --out "$OUT/train.json"
-# 2. lightft LoRA eager vs --compile (default mode, and CUDA graphs), 120 updates so the second half is steady
-step compile 220 python bench/train_speed.py --workload gpu "${IDS[@]}" --methods lora --skip-reference --steps 120 \
-  --batch-size 32 --compile default,reduce-overhead --out "$OUT/compile.json"
-# 3. inference: padded loop vs lightft eager vs lightft compiled with CUDA graphs
+# 2. lightft LoRA eager vs --compile: the layers (the default) in default mode and with CUDA graphs, and the whole
+#    model with CUDA graphs; 120 updates so the second half is steady
+step compile 250 python bench/train_speed.py --workload gpu "${IDS[@]}" --methods lora --skip-reference --steps 120 \
+  --batch-size 32 --compile default,reduce-overhead,model:reduce-overhead --out "$OUT/compile.json"
+# 3. inference: padded loop vs lightft eager vs lightft compiled (layers, whole model) with CUDA graphs
 step infer 130 python bench/infer_speed.py --workload gpu --ids .carry/test.json.gz --tokenizer .carry/tok --n 4096 \
-  --batch-size 128 --max-tokens 65536 --compile reduce-overhead --out "$OUT/infer.json"
+  --batch-size 128 --max-tokens 65536 --compile reduce-overhead,model:reduce-overhead --out "$OUT/infer.json"

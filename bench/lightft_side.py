@@ -23,9 +23,9 @@ from lightft.train import Hyper, fit
 
 def compile_failed(forward: Forward) -> bool:
     """True when ``--compile`` fell back to eager (a benchmark must not report that as a compiled figure)."""
-    from lightft.model import forward as forward_module
+    from lightft.model import compiled
 
-    return forward.compile is not None and forward.compile in forward_module._FAILED
+    return forward.compile is not None and forward.compile in compiled._FAILED
 
 
 def free_memory() -> None:

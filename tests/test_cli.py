@@ -193,14 +193,14 @@ def test_a_failed_compile_is_one_warning_line_and_the_run_completes(tmp_path, ti
 
     import torch
 
-    from lightft.model import forward as forward_module
+    from lightft.model import compiled
 
     def broken(graph, example_inputs):
         raise RuntimeError("no working C++ compiler found\nmore detail")
 
     torch._dynamo.reset()
-    monkeypatch.setitem(forward_module._COMPILED, "default", torch.compile(forward_module._eager_logits, backend=broken))
-    monkeypatch.setattr(forward_module, "_FAILED", set())
+    monkeypatch.setattr(compiled, "BACKEND", broken)
+    monkeypatch.setattr(compiled, "_FAILED", set())
     monkeypatch.setattr(warnings, "showwarning", warnings.showwarning)  # main() installs its own; restore after
     run = tmp_path / "run"
     with warnings.catch_warnings():

@@ -8,6 +8,7 @@ import torch
 from lightft.data.batching import bucket_length
 from lightft.errors import LightftWarning
 from lightft.evaluate import predict_logits
+from lightft.model import compiled as compiled_module
 from lightft.model import forward as forward_module
 from lightft.model.forward import Forward
 
@@ -19,8 +20,9 @@ def counter(monkeypatch):
 
     torch._dynamo.reset()
     count = CompileCounter()
-    monkeypatch.setitem(forward_module._COMPILED, "default",
-                        torch.compile(forward_module._eager_logits, backend=count, dynamic=True))
+    monkeypatch.setattr(compiled_module, "BACKEND", count)
+    monkeypatch.setattr(compiled_module, "_WHOLE", {})
+    monkeypatch.setattr(compiled_module, "_FAILED", set())
     yield count
     torch._dynamo.reset()
 
@@ -40,12 +42,14 @@ def test_compiled_run_compiles_a_few_graphs_not_one_per_length(fast, counter, mo
     result = lightft.train(**fast, compile=True)
     assert set(widths) <= {bucket_length(n, cap=32) for n in range(1, 33)}
     assert len(set(widths)) >= 3 and len(widths) > 20  # several shapes over many batches...
-    # ...but three graphs in all (shapes are dynamic): the baseline evaluation, training, validation/test
-    assert counter.frame_count <= 3, counter.frame_count
+    # ...but four layer graphs in all, shared by every layer (shapes are dynamic): the baseline evaluation, training
+    # (the first layer's input needs no gradient, later layers' inputs do: two graphs), validation/test
+    assert counter.frame_count <= 4, counter.frame_count
     assert result.metrics["train"]["samples"] > 0
 
 
-def test_compiled_evaluation_equals_eager(tiny_model_dir, counter):
+@pytest.mark.parametrize("spec", ["default", "model:default"])
+def test_compiled_evaluation_equals_eager(tiny_model_dir, counter, spec):
     from transformers import AutoModelForSequenceClassification
 
     model = AutoModelForSequenceClassification.from_pretrained(tiny_model_dir).eval()
@@ -53,7 +57,7 @@ def test_compiled_evaluation_equals_eager(tiny_model_dir, counter):
     ids = [torch.randint(1000, 2000, (int(n),), generator=g).tolist() for n in torch.randint(2, 60, (50,), generator=g)]
     kw = dict(batch_size=8, device=torch.device("cpu"), quiet=True)
     eager = predict_logits(model, ids, forward=Forward(pad_token_id=0), **kw)
-    compiled = predict_logits(model, ids, forward=Forward(pad_token_id=0, compile="default", max_length=64), **kw)
+    compiled = predict_logits(model, ids, forward=Forward(pad_token_id=0, compile=spec, max_length=64), **kw)
     assert counter.frame_count >= 1  # it did go through the compiled function
     torch.testing.assert_close(torch.from_numpy(compiled), torch.from_numpy(eager), atol=1e-5, rtol=0)
 
@@ -106,8 +110,8 @@ def test_a_failing_compiler_falls_back_to_eager_with_one_warning(tiny_model_dir,
         raise RuntimeError("no working C++ compiler found")
 
     torch._dynamo.reset()
-    monkeypatch.setitem(forward_module._COMPILED, "default", torch.compile(forward_module._eager_logits, backend=broken))
-    monkeypatch.setattr(forward_module, "_FAILED", set())
+    monkeypatch.setattr(compiled_module, "BACKEND", broken)
+    monkeypatch.setattr(compiled_module, "_FAILED", set())
     model = AutoModelForSequenceClassification.from_pretrained(tiny_model_dir).eval()
     ids = [[101, 2000 + i, 102] for i in range(10)]
     kw = dict(batch_size=4, device=torch.device("cpu"), quiet=True)
@@ -116,7 +120,8 @@ def test_a_failing_compiler_falls_back_to_eager_with_one_warning(tiny_model_dir,
                       r"running without it") as caught:
         compiled = predict_logits(model, ids, forward=Forward(pad_token_id=0, compile="default"), **kw)
     assert len([w for w in caught if issubclass(w.category, LightftWarning)]) == 1  # three batches, one warning
-    assert forward_module._FAILED == {"default"}
+    assert compiled_module._FAILED == {"default"}
+    assert all(block._compiled_call_impl is None for block in compiled_module.repeated_blocks(model))
     torch.testing.assert_close(torch.from_numpy(compiled), torch.from_numpy(eager))
     torch._dynamo.reset()
 

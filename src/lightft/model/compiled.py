@@ -1,0 +1,105 @@
+"""``--compile``: torch.compile over the model's repeated layers (the default) or over the whole forward.
+
+By default each repeated block (BERT's ``BertLayer``s, RoBERTa's, ...: the children of the model's largest
+``nn.ModuleList`` of one class) is compiled with ``nn.Module.compile``. Identical layers share one compiled graph,
+so compiling costs about one layer: for MiniLM-L6 LoRA on the 2-core dev CPU the first two steps took 30 s against
+140 s when the whole model is compiled (docs/performance.md). ``model:<mode>`` compiles the whole logits function
+instead, which also removes the Python work between layers (embeddings, head, peft wrappers) at the price of
+compiling all of it. Shapes are dynamic from the first call (``dynamic=True``), so a new length does not
+recompile; the collators pad batches to bucket sizes so that CUDA graphs (``reduce-overhead``, one recording
+per shape) see few shapes.
+
+A spec is ``[layers:|model:]<mode>`` with a torch.compile mode (``default``, ``reduce-overhead``,
+``max-autotune-no-cudagraphs``, ...). ``BACKEND`` is inductor; tests swap in a counting backend. If compilation
+fails (no C++ compiler, no triton, an inductor bug) the run goes on eagerly after one ``LightftWarning``.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any, Callable
+
+import torch
+import torch._dynamo
+from torch import nn
+
+from lightft.errors import LightftWarning
+
+BACKEND: Any = "inductor"
+RECOMPILE_LIMIT = 64  # torch's default (8) would silently fall back to eager after 8 shapes or models
+_WHOLE: dict[tuple[Any, str], Callable] = {}  # (backend, mode) -> compiled logits function
+_FAILED: set[str] = set()  # specs whose compilation failed in this process: eager from then on
+
+
+def parse(spec: str) -> tuple[str, str]:
+    """``"reduce-overhead"`` -> ``("layers", "reduce-overhead")``; ``"model:default"`` -> ``("model", "default")``."""
+    scope, _, mode = spec.rpartition(":")
+    scope = scope or "layers"
+    if scope not in ("layers", "model"):
+        raise ValueError(f"compile spec {spec!r}: the scope must be layers or model")
+    return scope, mode or "default"
+
+
+def repeated_blocks(model: nn.Module) -> list[nn.Module]:
+    """The model's repeated layers: the members of its largest ``nn.ModuleList`` whose members share one class."""
+    best: list[nn.Module] = []
+    for module in model.modules():
+        if isinstance(module, nn.ModuleList) and len(module) > len(best) and len({type(m) for m in module}) == 1:
+            best = list(module)
+    return best
+
+
+def _options(mode: str) -> dict:
+    _raise_recompile_limit()
+    if BACKEND == "inductor":
+        return {"mode": mode, "dynamic": True}
+    return {"backend": BACKEND, "dynamic": True}
+
+
+def _raise_recompile_limit() -> None:
+    config = torch._dynamo.config  # the limit was called cache_size_limit before torch 2.7
+    name = "recompile_limit" if hasattr(config, "recompile_limit") else "cache_size_limit"
+    setattr(config, name, max(getattr(config, name), RECOMPILE_LIMIT))
+
+
+def _compile_layers(model: nn.Module, spec: str, mode: str) -> None:
+    if getattr(model, "_lightft_compiled", None) == spec:
+        return
+    blocks = repeated_blocks(model)
+    if not blocks:
+        raise ValueError(f"{type(model).__name__} has no repeated layers to compile; use a model: compile spec")
+    for block in blocks:
+        block.compile(**_options(mode))
+    model._lightft_compiled = spec
+
+
+def _uncompile_layers(model: nn.Module) -> None:
+    for block in repeated_blocks(model):
+        block._compiled_call_impl = None
+    model._lightft_compiled = None
+
+
+def compiled_logits(spec: str, eager: Callable, model: nn.Module, batch: dict, unpadded: bool) -> torch.Tensor:
+    """``eager(model, batch, unpadded)`` under the compile ``spec``; eager after a failed compilation."""
+    if spec in _FAILED:
+        return eager(model, batch, unpadded)
+    scope, mode = parse(spec)
+    if mode == "reduce-overhead":  # CUDA graphs: each call is a new step; callers copy what they keep
+        torch.compiler.cudagraph_mark_step_begin()
+    try:
+        if scope == "layers":
+            _compile_layers(model, spec, mode)
+            return eager(model, batch, unpadded)
+        key = (BACKEND, mode)
+        if key not in _WHOLE:
+            _WHOLE[key] = torch.compile(eager, **_options(mode))
+        return _WHOLE[key](model, batch, unpadded)
+    except torch._dynamo.exc.BackendCompilerFailed as exc:
+        _FAILED.add(spec)  # a run must not die (or lose its training) because compiling failed
+        if scope == "layers":
+            _uncompile_layers(model)
+        cause = getattr(exc, "inner_exception", None) or exc
+        first = str(cause).strip().splitlines()
+        warnings.warn(f"--compile failed ({type(cause).__name__}: {first[0] if first else ''}); running without it",
+                      LightftWarning, stacklevel=3)
+        return eager(model, batch, unpadded)
