@@ -59,7 +59,7 @@ def tiny_model_dir(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("tiny-bert")
     torch.manual_seed(0)
     config = BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
-                        intermediate_size=64, max_position_embeddings=128)
+                        intermediate_size=64, max_position_embeddings=512)
     BertForSequenceClassification(config).save_pretrained(out)
     AutoTokenizer.from_pretrained(src).save_pretrained(out)
     return out

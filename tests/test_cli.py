@@ -212,3 +212,78 @@ def test_a_failed_compile_is_one_warning_line_and_the_run_completes(tmp_path, ti
     assert lines == ["warning: --compile failed (RuntimeError: no working C++ compiler found); running without it"]
     assert (run / "metrics.json").is_file()
     torch._dynamo.reset()
+
+
+def test_config_numbers_given_as_strings(tmp_path):
+    # YAML reads `lr: 2e-3` (no dot) as a string; it and API keywords given as strings are converted.
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("model: m\ndata: d\nlr: 2e-3\nrank: '4'\n")
+    from lightft.pipeline import resolve_config
+
+    resolved = resolve_config(str(cfg), alpha="8")
+    assert (resolved.lr, resolved.rank, resolved.alpha) == (0.002, 4, 8.0)
+
+
+@pytest.mark.parametrize("values, message", [
+    ({"lr": float("nan")}, r"--lr must be a finite number, got nan"),
+    ({"weight_decay": None}, r"--weight-decay needs a value, got None"),
+    ({"baseline": "no"}, r"--baseline must be true or false, got 'no'"),
+    ({"seed": 2**40}, r"--seed must be in 0\.\.4294967295"),
+    ({"method": ["lora"]}, r"--method must be a string, got \['lora'\] \(list\)"),
+    ({"rank": 2.5}, r"--rank must be a whole number, got 2\.5"),
+])
+def test_config_types_are_checked(values, message):
+    from lightft.errors import LightftError
+    from lightft.pipeline import resolve_config
+
+    with pytest.raises(LightftError, match=message):
+        resolve_config(model="m", data="d", **values)
+
+
+def test_diverging_run_stops_with_one_line_and_writes_nothing(bad, capsys):
+    bad(ROWS, ROWS, ["--method", "full", "--lr", "1e30", "--max-grad-norm", "0", "--max-length", "32"],
+        r"training diverged: the mean training loss became nan by step \d+ \(epoch 1\); lower --lr \(it is 1e\+30\) "
+        r"or clip gradients again \(--max-grad-norm 1\)", capsys)
+
+
+def test_max_length_beyond_the_model_positions(bad, capsys):
+    bad(ROWS, ROWS, ["--max-length", "600"],
+        r"--max-length 600 is more than the 512 positions of model '.*' \(bert\); pass --max-length 512 or less", capsys)
+
+
+def test_model_without_tokenizer_files(bad, capsys, tmp_path, tiny_model_dir):
+    import shutil
+
+    bare = tmp_path / "no-tokenizer"
+    bare.mkdir()
+    for name in ("config.json", "model.safetensors"):
+        shutil.copy(tiny_model_dir / name, bare / name)
+    bad(ROWS, ROWS, ["--model", str(bare)], r"model directory .*no-tokenizer has no tokenizer files \(none of "
+        r"tokenizer\.json, .*\); save the model's tokenizer there", capsys)
+
+
+def test_model_with_pickled_weights_only(bad, capsys, tmp_path, tiny_model_dir):
+    import shutil
+
+    pickled = tmp_path / "pickled"
+    shutil.copytree(tiny_model_dir, pickled)
+    (pickled / "model.safetensors").rename(pickled / "pytorch_model.bin")
+    bad(ROWS, ROWS, ["--model", str(pickled)], r"model directory .*pickled has no \.safetensors weights \(found: "
+        r"pytorch_model\.bin\); lightft reads safetensors only", capsys)
+
+
+def test_model_path_that_is_a_file(bad, capsys, tmp_path):
+    (tmp_path / "weights.bin").write_bytes(b"x")
+    bad(ROWS, ROWS, ["--model", str(tmp_path / "weights.bin")], r"model '.*weights\.bin' is a file; pass the "
+        r"directory that holds config\.json", capsys)
+
+
+def test_checkpoint_with_a_head_for_other_classes(tmp_path, tiny_model_dir, capsys):
+    # The tiny model was saved with a 2-class head; 3-class data gets a fresh 3-class head instead of a crash.
+    write_jsonl(tmp_path / "d" / "train.jsonl", synthetic_rows(30, 1, classes=("neg", "pos", "meh")))
+    write_jsonl(tmp_path / "d" / "test.jsonl", synthetic_rows(12, 2, classes=("neg", "pos", "meh")))
+    code, out, err = run_cli(["train", "--model", str(tiny_model_dir), "--data", str(tmp_path / "d"), "--method",
+                              "head", "--epochs", "1", "--max-length", "32", "--output", str(tmp_path / "r"),
+                              "--quiet"], capsys)
+    assert code == 0, err
+    assert json.loads((tmp_path / "r" / "labels.json").read_text())["labels"] == ["meh", "neg", "pos"]

@@ -7,12 +7,11 @@ import dataclasses
 import json
 import os
 import sys
-import types
 import typing
 import warnings
 from pathlib import Path
 
-from lightft.config import TrainConfig, field_types, flag
+from lightft.config import TrainConfig, base_type, field_types, flag
 from lightft.errors import LightftError, LightftWarning
 
 EXAMPLES = {
@@ -32,15 +31,6 @@ EXAMPLES = {
 }
 
 
-def _base_type(tp):
-    """``int | None`` -> int; ``Literal[...]`` -> str."""
-    if typing.get_origin(tp) in (typing.Union, types.UnionType):
-        tp = next(a for a in typing.get_args(tp) if a is not type(None))
-    if typing.get_origin(tp) is typing.Literal:
-        return str
-    return tp
-
-
 def add_config_flags(parser: argparse.ArgumentParser, skip: tuple[str, ...] = ()) -> None:
     """One flag per TrainConfig field, grouped, with the field's help and default. Defaults are SUPPRESSed so
     only flags the user typed override --config."""
@@ -51,7 +41,7 @@ def add_config_flags(parser: argparse.ArgumentParser, skip: tuple[str, ...] = ()
             continue
         meta = f.metadata
         group = groups.setdefault(meta["group"], parser.add_argument_group(meta["group"]))
-        tp = _base_type(types_[f.name])
+        tp = base_type(types_[f.name])
         default = "" if f.default is None else f" (default: {f.default})"
         if tp is bool:
             if f.default:
@@ -109,7 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     for name in ("text_column", "label_column", "validation_fraction", "limit_eval", "max_length", "eval_batch_size",
                  "seed", "quiet"):
         f = next(x for x in dataclasses.fields(TrainConfig) if x.name == name)
-        tp = _base_type(field_types()[name])
+        tp = base_type(field_types()[name])
         if tp is bool:
             p.add_argument(f"--{flag(name)}", action="store_true", default=argparse.SUPPRESS, help=f.metadata["help"])
         else:
@@ -211,6 +201,8 @@ def run(argv: list[str] | None = None) -> int:
         print(f"run directory: {result.path} (report: {result.path / 'report.md'})")
     elif args.command == "compare":
         config = TrainConfig.load(args.config) if args.config else None
+        if config is not None:
+            config.output = None  # a run's config.yaml names that run's directory, not a place for a comparison
         comparison = lightft.compare(args.methods, config, **config_overrides(args))
         print(comparison.markdown())
         print(f"\nwritten: {comparison.path / 'compare.md'} and compare.json")

@@ -105,21 +105,28 @@ def compare(methods: str | list[str] = "baseline,lora,full", config: TrainConfig
     cfg = resolve_config(config, **{"method": trained[0] if trained else "head", **overrides})
     cfg.model, cfg.data = _absolute_if_local(cfg.model), _absolute_if_local(cfg.data)
     output = Path(cfg.output or f"runs/compare-{Path(cfg.data).name.split('.')[0]}")
+    if (output / rundir.CONFIG).is_file():
+        raise LightftError(f"--output {output} is a run directory of one method; compare writes a folder of runs "
+                           "(one per method): pass another --output")
+    if output.exists() and not output.is_dir():
+        raise LightftError(f"--output {output} is a file; pass a directory for the comparison")
     Session(cfg)  # check data, columns, labels and model up front: errors surface here, once
     output.mkdir(parents=True, exist_ok=True)
 
     runs: dict[str, dict] = {}
     for i, method in enumerate(trained):
         directory = output / method
+        want_baseline = BASELINE in names and not any("baseline" in r for r in runs.values())
+        # Each method at its own default rate unless --lr was typed (a loaded config.yaml holds its method's rate).
+        lr = cfg.lr if "lr" in overrides else None
+        child = dataclasses.replace(cfg, method=method, output=str(directory), lr=lr, baseline=want_baseline)
         if (directory / rundir.METRICS).is_file():
+            _check_reusable(directory, child)
             print(f"[compare] reusing the finished run in {directory}", file=sys.stderr)
             runs[method] = rundir.read_json(directory / rundir.METRICS)
             continue
         rundir.check_output_free(directory)
         print(f"[compare] {i + 1}/{len(trained)}: {method}", file=sys.stderr)
-        want_baseline = BASELINE in names and not any("baseline" in r for r in runs.values())
-        child = dataclasses.replace(cfg, method=method, output=str(directory), lr=None if "lr" not in overrides else cfg.lr,
-                                    baseline=want_baseline)
         runs[method] = _run_child(child, directory)
 
     rows = []
@@ -131,12 +138,30 @@ def compare(methods: str | list[str] = "baseline,lora,full", config: TrainConfig
             base = {"baseline": evaluate(cfg.model, cfg.data, **_eval_overrides(cfg))}
         rows.append(_row(BASELINE, base, "baseline"))
     rows += [_row(m, runs[m]) for m in trained]
-    rundir.write_json(output / "compare.json", {"methods": names, "config": cfg.to_dict(), "rows": rows})
+    shared = {k: v for k, v in cfg.to_dict().items() if k not in ("method", "output")}  # per-method runs hold those
+    rundir.write_json(output / "compare.json", {"methods": names, "config": shared, "rows": rows})
     rundir.atomic_write_text(output / "compare.svg", comparison_svg(rows))
     rundir.atomic_write_text(output / "compare.md", f"# lightft compare on {Path(cfg.data).name}\n\n"
                              f"Model `{cfg.model}`, same data, seed and budget for every method.\n\n"
                              f"{comparison_markdown(rows)}\n\n![accuracy vs trainable parameters and train time](compare.svg)\n")
     return Comparison(output, rows)
+
+
+# Settings that do not change what a run trains or measures.
+_NOT_COMPARED = ("output", "quiet", "baseline")
+
+
+def _check_reusable(directory: Path, child: TrainConfig) -> None:
+    """A finished run is reused only if it was trained with the settings this comparison asks for."""
+    from lightft.methods import get_method
+
+    done = TrainConfig.load(directory / rundir.CONFIG).to_dict()
+    wanted = {**child.to_dict(), "lr": child.lr if child.lr is not None else get_method(child.method).lr}
+    diffs = [f"{k} {done.get(k)!r} (this compare: {v!r})" for k, v in wanted.items()
+             if k not in _NOT_COMPARED and done.get(k) != v]
+    if diffs:
+        raise LightftError(f"{directory} holds a finished run with other settings: {'; '.join(diffs)}; pass another "
+                           f"--output, or delete {directory} to train it again")
 
 
 def _eval_overrides(cfg: TrainConfig) -> dict:

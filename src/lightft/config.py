@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import math
+import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -107,9 +109,43 @@ class TrainConfig:
                               "exist yet.", group="output", metavar="DIR")
     quiet: bool = _opt(False, "No progress bars.", group="output")
 
+    def _check_types(self) -> list[str]:
+        """Each field holds its declared type; numbers given as strings (YAML reads ``2e-3`` as one) are converted."""
+        problems = []
+        for f in dataclasses.fields(self):
+            value, tp = getattr(self, f.name), field_types()[f.name]
+            optional = type(None) in typing.get_args(tp)
+            base = base_type(tp)
+            if value is None:
+                if not optional and f.name not in ("model", "data"):  # model/data get their own message below
+                    problems.append(f"--{flag(f.name)} needs a value, got None")
+                continue
+            if base is bool:
+                if not isinstance(value, bool):
+                    problems.append(f"--{flag(f.name)} must be true or false, got {value!r}")
+                continue
+            if base is str:
+                if not isinstance(value, str):
+                    problems.append(f"--{flag(f.name)} must be a string, got {value!r} ({type(value).__name__})")
+                continue
+            try:
+                if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+                    raise ValueError
+                converted = base(value) if base is float or isinstance(value, (int, str)) else None
+                if converted is None or (base is float and not math.isfinite(converted)):
+                    raise ValueError
+            except (ValueError, OverflowError):
+                kind = "a finite number" if base is float else "a whole number"
+                problems.append(f"--{flag(f.name)} must be {kind}, got {value!r}")
+                continue
+            setattr(self, f.name, converted)
+        return problems
+
     def validate(self) -> "TrainConfig":
         """Check every field at the boundary and raise one error listing all problems."""
-        problems = []
+        problems = self._check_types()
+        if problems:
+            raise LightftError("; ".join(problems))
         if not self.model:
             problems.append("--model is required (a local model directory or a hub id such as bert-base-cased)")
         if not self.data:
@@ -130,6 +166,8 @@ class TrainConfig:
             if not isinstance(value, (int, float)) or value < 0 or value >= 1 or (upper_open and value == 0):
                 lo = "(0" if upper_open else "[0"
                 problems.append(f"--{flag(name)} must be in {lo}, 1), got {value!r}")
+        if not 0 <= self.seed < 2**32:
+            problems.append(f"--seed must be in 0..{2**32 - 1}, got {self.seed!r}")
         if self.lr is not None and not self.lr > 0:
             problems.append(f"--lr must be > 0, got {self.lr!r}")
         if self.alpha <= 0:
@@ -187,6 +225,15 @@ class TrainConfig:
         if not isinstance(values, dict):
             raise LightftError(f"config file {path} must hold a mapping of option: value, found {type(values).__name__}")
         return cls.from_dict(values)
+
+
+def base_type(tp):
+    """``int | None`` -> int; ``Literal[...]`` (of strings) -> str."""
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        tp = next(a for a in typing.get_args(tp) if a is not type(None))
+    if typing.get_origin(tp) is typing.Literal:
+        return str
+    return tp
 
 
 def flag(name: str) -> str:

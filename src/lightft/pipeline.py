@@ -50,7 +50,10 @@ def resolve_config(config: TrainConfig | str | Path | None = None, **overrides) 
     """Build a validated config from a TrainConfig, a config.yaml path, and/or keyword overrides."""
     if isinstance(config, (str, Path)):
         config = TrainConfig.load(config)
-    base = dataclasses.asdict(config) if config is not None else {}
+    if config is not None and not isinstance(config, (TrainConfig, dict)):
+        raise LightftError(f"config must be a TrainConfig, a dict of options or a config.yaml path, "
+                           f"got {type(config).__name__}")
+    base = dict(config) if isinstance(config, dict) else dataclasses.asdict(config) if config is not None else {}
     return TrainConfig.from_dict({**base, **overrides}).validate()
 
 
@@ -136,7 +139,7 @@ def train(config: TrainConfig | str | Path | None = None, **overrides) -> RunRes
     session = Session(cfg)
     for split in ("train", "validation", "test"):
         session.ids(split)
-    model = load_model(cfg.model, session.splits.labels, seed=cfg.seed)
+    model = load_model(cfg.model, session.splits.labels, seed=cfg.seed, max_length=cfg.max_length)
     accelerator = make_accelerator(session.device, session.precision, cfg.grad_accum)
     model.to(session.device)
     metrics: dict[str, Any] = {"method": cfg.method, "model": cfg.model}
@@ -206,7 +209,7 @@ def evaluate(model: str, data: str, *, split: str = "test", **overrides) -> dict
     else:
         cfg = resolve_config(model=model, data=data, method="head", **overrides)
         session = Session(cfg)
-        net, kind = load_model(cfg.model, session.splits.labels, seed=cfg.seed).to(session.device), "baseline"
+        net, kind = load_model(cfg.model, session.splits.labels, seed=cfg.seed, max_length=cfg.max_length).to(session.device), "baseline"
     net.to(session.device)
     metrics = session.evaluate(net, split, f"evaluating {split}")
     return {"kind": kind, "model": model, "split": split, "data": session.data_summary(), **metrics}

@@ -16,7 +16,7 @@ from lightft.errors import LightftError
 from lightft.evaluate import predict_logits
 from lightft.methods import get_method
 from lightft.model.forward import Forward
-from lightft.model.load import _quiet_transformers
+from lightft.model.load import quiet_transformers
 from lightft.runtime import default_device, resolve_precision, store_frozen_in_bf16
 
 
@@ -33,7 +33,7 @@ class Predictor:
         self.precision = resolve_precision(self.config.precision, self.device)
         from transformers import AutoTokenizer
 
-        with _quiet_transformers():
+        with quiet_transformers():
             self.tokenizer = AutoTokenizer.from_pretrained(str(self.path), local_files_only=True)
             self.model = self.method.load(self.config, self.labels, self.path).to(self.device).eval()
         self.model.requires_grad_(False)

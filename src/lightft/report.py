@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 BARS = "▁▂▃▄▅▆▇█"
 
 
 def sparkline(values: list[float]) -> str:
-    if not values:
-        return ""
-    lo, hi = min(values), max(values)
+    """One bar character per value, scaled between the finite minimum and maximum; ``?`` for nan/inf."""
+    finite = [v for v in values if v is not None and math.isfinite(v)]
+    if not finite:
+        return "?" * len(values)
+    lo, hi = min(finite), max(finite)
     span = (hi - lo) or 1.0
-    return "".join(BARS[min(len(BARS) - 1, int((v - lo) / span * (len(BARS) - 1) + 0.5))] for v in values)
+    return "".join(BARS[min(len(BARS) - 1, int((v - lo) / span * (len(BARS) - 1) + 0.5))]
+                   if v is not None and math.isfinite(v) else "?" for v in values)
 
 
 def pct(x: float | None) -> str:
@@ -63,7 +67,7 @@ def render_report(metrics: dict, config: dict) -> str:
         ["epoch", "train loss", "val accuracy", "val macro-F1", "val loss", ""], hist_rows), ""]
     curve = [loss for _, loss in train.get("loss_curve", [])]
     if curve:
-        out += [f"Training loss, {len(curve)} points from {curve[0]:.3f} to {curve[-1]:.3f}: `{sparkline(curve)}`", ""]
+        out += [f"Training loss, {len(curve)} point{'' if len(curve) == 1 else 's'} from {curve[0]:.3f} to {curve[-1]:.3f}: `{sparkline(curve)}`", ""]
     if data.get("notes"):
         out += ["## Data notes", "", *[f"- {n}" for n in data["notes"]], ""]
     env = metrics.get("environment", {})

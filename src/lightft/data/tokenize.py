@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from tqdm.auto import tqdm
+from lightft import progress
 
 CHUNK = 1000
 
@@ -12,7 +12,7 @@ CHUNK = 1000
 def tokenize(tokenizer, texts: Sequence[str], max_length: int, *, desc: str = "tokenizing", quiet: bool = False) -> list[list[int]]:
     """Token ids per text, truncated to ``max_length`` (special tokens included)."""
     ids: list[list[int]] = []
-    with tqdm(total=len(texts), desc=desc, unit="text", disable=quiet, leave=False) as bar:
+    with progress.bar(len(texts), desc, quiet=quiet) as bar:
         for start in range(0, len(texts), CHUNK):
             chunk = list(texts[start : start + CHUNK])
             ids += tokenizer(chunk, truncation=True, max_length=max_length, padding=False)["input_ids"]

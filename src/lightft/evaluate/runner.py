@@ -8,8 +8,8 @@ from typing import Sequence
 import numpy as np
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
+from lightft import progress
 from lightft.data.batching import eval_batches
 from lightft.model.forward import Forward
 from lightft.evaluate.metrics import classification_metrics
@@ -27,7 +27,7 @@ def predict_logits(model: nn.Module, input_ids: list[list[int]], *, forward: For
     batches = eval_batches([len(x) for x in input_ids], batch_size, max_tokens)
     out: list[torch.Tensor] = [None] * len(batches)  # type: ignore[list-item]
     order: list[int] = []
-    with tqdm(total=len(input_ids), desc=desc, unit="text", disable=quiet, leave=False) as bar:
+    with progress.bar(len(input_ids), desc, quiet=quiet) as bar:
         for b, rows in enumerate(batches):
             batch = collate([{"input_ids": input_ids[i], "index": i} for i in rows])
             if device.type == "cuda":  # pinned + non-blocking: the host does not wait for the previous batch

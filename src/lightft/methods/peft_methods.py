@@ -23,7 +23,7 @@ from lightft.errors import LightftError
 from lightft.methods.base import Method, TrainingHooks
 from lightft.methods.targets import ia3_targets, resolve_targets, targeted_linears
 from lightft.model.heads import head_module_names
-from lightft.model.load import load_model
+from lightft.model.load import load_model, position_limit
 
 # LoRA initialisations that move part of the base weight into the adapter (W_res = W - s·B0·A0). The saved adapter
 # is converted so it applies to the *original* base weights: see ``_convert_mutated_init``.
@@ -362,16 +362,6 @@ def ptuning_config(cfg, dims: PromptDims, head):
                                encoder_hidden_size=dims.embedding_dim)
 
 
-def _position_limit(model: nn.Module) -> int | None:
-    """How many tokens the absolute position embeddings can number (None: relative or rotary positions)."""
-    embeddings = getattr(model.get_submodule(model.base_model_prefix), "embeddings", None)
-    table = getattr(embeddings, "position_embeddings", None)
-    if not isinstance(table, nn.Embedding):
-        return None
-    offset = table.padding_idx + 1 if table.padding_idx is not None else 0  # RoBERTa, XLM-R, MPNet count from pad+1
-    return table.num_embeddings - offset
-
-
 def _accepts_kv_cache(model: nn.Module) -> bool:
     backbone = model.get_submodule(model.base_model_prefix)
     params = inspect.signature(backbone.forward).parameters
@@ -425,7 +415,7 @@ class PromptMethod(PeftMethod):
                 f"keys/values to every layer as a key/value cache, and {backbone} (transformers "
                 f"{transformers.__version__}) accepts none; use --method prompt or --method ptuning instead"
             )
-        limit = _position_limit(model)
+        limit = position_limit(model)
         # Both ways the virtual tokens take positions: prepended embeddings, or a cache that shifts position ids.
         if limit is not None and cfg.max_length + cfg.num_virtual_tokens > limit:
             raise LightftError(

@@ -12,7 +12,7 @@ from torch import nn
 from lightft.errors import LightftError
 from lightft.methods.base import Method
 from lightft.model.heads import head_module_names
-from lightft.model.load import load_model
+from lightft.model.load import quiet_transformers, load_model
 
 TRAINED_FILE = "trained.safetensors"
 
@@ -56,9 +56,11 @@ class FullMethod(Method):
         return model
 
     def save(self, model: nn.Module, directory: Path) -> None:
-        model.save_pretrained(str(directory), safe_serialization=True)
+        with quiet_transformers():  # no "Writing model shards" bar
+            model.save_pretrained(str(directory), safe_serialization=True)
 
     def load(self, cfg, labels, directory: Path) -> nn.Module:
         from transformers import AutoModelForSequenceClassification
 
-        return AutoModelForSequenceClassification.from_pretrained(str(directory), local_files_only=True)
+        return AutoModelForSequenceClassification.from_pretrained(str(directory), local_files_only=True,
+                                                                  use_safetensors=True)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import torch
 import transformers
+from torch import nn
 from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
 
 from lightft.data.labels import LabelMap
@@ -17,7 +18,7 @@ from lightft.hub import require_hub
 
 
 @contextlib.contextmanager
-def _quiet_transformers():
+def quiet_transformers():
     """Silence transformers' load report (the new head is expected to be missing from the checkpoint)."""
     previous = transformers.logging.get_verbosity()
     bars = transformers.utils.logging.is_progress_bar_enabled()
@@ -33,6 +34,10 @@ def _quiet_transformers():
             transformers.utils.logging.enable_progress_bar()
 
 
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "vocab.json", "spiece.model",
+                   "sentencepiece.bpe.model", "spm.model")
+
+
 def _resolve(spec: str) -> tuple[str, bool]:
     """Return (name_or_path, local_files_only). A hub id already in the local cache loads offline."""
     path = Path(spec).expanduser()
@@ -40,7 +45,10 @@ def _resolve(spec: str) -> tuple[str, bool]:
         if not (path / "config.json").is_file():
             raise LightftError(f"model directory {path} has no config.json; pass a directory saved with save_pretrained")
         return str(path.resolve()), True
-    if path.exists() or spec.startswith((".", "/", "~")) or spec.count("/") > 1:
+    if path.exists():
+        raise LightftError(f"model {spec!r} is a file; pass the directory that holds config.json and the weights "
+                           "(saved with save_pretrained), or a hub id, with --model")
+    if spec.startswith((".", "/", "~")) or spec.count("/") > 1:
         raise LightftError(f"model {spec!r} not found; pass an existing model directory or a hub id with --model")
     try:
         AutoConfig.from_pretrained(spec, local_files_only=True)
@@ -52,25 +60,55 @@ def _resolve(spec: str) -> tuple[str, bool]:
 
 def load_tokenizer(spec: str):
     name, local_only = _resolve(spec)
+    if local_only and Path(name).is_dir() and not any((Path(name) / f).is_file() for f in TOKENIZER_FILES):
+        raise LightftError(f"model directory {name} has no tokenizer files (none of {', '.join(TOKENIZER_FILES)}); "
+                           "save the model's tokenizer there with tokenizer.save_pretrained(DIR)")
     try:
-        with _quiet_transformers():
+        with quiet_transformers():
             return AutoTokenizer.from_pretrained(name, local_files_only=local_only)
     except (OSError, ValueError) as exc:
         raise LightftError(f"could not load a tokenizer from {spec!r}: {str(exc).splitlines()[0]}") from None
 
 
-def load_model(spec: str, labels: LabelMap, *, seed: int = 42, **overrides):
+def _require_safetensors(directory: Path) -> None:
+    """Weights are read from safetensors only: a pickle (``pytorch_model.bin``) can run code when loaded."""
+    if not any(directory.glob("*.safetensors")):
+        found = sorted(p.name for p in directory.iterdir() if p.suffix in (".bin", ".pt", ".pth", ".ckpt"))
+        raise LightftError(
+            f"model directory {directory} has no .safetensors weights (found: {', '.join(found) or 'no weights'}); "
+            "lightft reads safetensors only, since pickled weights can run code: convert them once where you trust "
+            "the file, with AutoModel.from_pretrained(DIR).save_pretrained(NEW_DIR)"
+        )
+
+
+def position_limit(model: nn.Module) -> int | None:
+    """How many tokens the absolute position embeddings can number (None: relative or rotary positions)."""
+    embeddings = getattr(model.get_submodule(model.base_model_prefix), "embeddings", None)
+    table = getattr(embeddings, "position_embeddings", None)
+    if not isinstance(table, nn.Embedding):
+        return None
+    offset = table.padding_idx + 1 if table.padding_idx is not None else 0  # RoBERTa, XLM-R, MPNet count from pad+1
+    return table.num_embeddings - offset
+
+
+def load_model(spec: str, labels: LabelMap, *, seed: int = 42, max_length: int | None = None, **overrides):
     """The encoder with a sequence-classification head sized and named from ``labels``.
 
-    The head is initialised from ``seed``, so the baseline and every method start from the same head.
+    The head is initialised from ``seed``, so the baseline and every method start from the same head. A checkpoint
+    that already has a head for another number of classes gets a fresh one. ``max_length`` (tokens per text) is
+    checked against the model's position embeddings.
     """
     name, local_only = _resolve(spec)
+    if local_only and Path(name).is_dir():
+        _require_safetensors(Path(name))
     torch.manual_seed(seed)
     try:
-        with _quiet_transformers():
-            return AutoModelForSequenceClassification.from_pretrained(
+        with quiet_transformers():
+            model = AutoModelForSequenceClassification.from_pretrained(
                 name,
                 local_files_only=local_only,
+                use_safetensors=True,
+                ignore_mismatched_sizes=True,
                 num_labels=len(labels),
                 id2label=labels.id2label,
                 label2id=labels.label2id,
@@ -78,3 +116,8 @@ def load_model(spec: str, labels: LabelMap, *, seed: int = 42, **overrides):
             )
     except (OSError, ValueError) as exc:
         raise LightftError(f"could not load model {spec!r} for sequence classification: {str(exc).splitlines()[0]}") from None
+    limit = position_limit(model)
+    if max_length is not None and limit is not None and max_length > limit:
+        raise LightftError(f"--max-length {max_length} is more than the {limit} positions of model {spec!r} "
+                           f"({model.config.model_type}); pass --max-length {limit} or less")
+    return model

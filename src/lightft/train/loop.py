@@ -17,11 +17,12 @@ import torch
 from accelerate import Accelerator
 from torch import nn
 from torch.utils.data import DataLoader
-from tqdm.auto import tqdm
 
 import torch.nn.functional as F
 
 from lightft.data.batching import BatchPlan, TokenizedDataset
+from lightft import progress
+from lightft.errors import LightftError
 from lightft.methods.base import TrainingHooks
 from lightft.model.forward import Forward
 from lightft.runtime import peak_memory_mb, reset_peak_memory
@@ -105,6 +106,17 @@ def trainable_state(model: nn.Module) -> dict[str, torch.Tensor]:
     return {n: p.detach().to("cpu", copy=True) for n, p in model.named_parameters() if p.requires_grad}
 
 
+def _finite(loss: float, state: TrainState, hp: Hyper) -> float:
+    """The mean training loss, or a one-line error once it is nan/inf (nothing is written for a diverged run)."""
+    if math.isfinite(loss):
+        return loss
+    fix = f"lower --lr (it is {hp.lr:g})"
+    if hp.max_grad_norm == 0:
+        fix += " or clip gradients again (--max-grad-norm 1)"
+    raise LightftError(f"training diverged: the mean training loss became {loss} by step {state.step} (epoch "
+                       f"{state.epoch}); {fix}")
+
+
 def fit(model: nn.Module, train: TokenizedDataset, hp: Hyper, *, forward: Forward,
         validate: Callable[[nn.Module], dict], accelerator: Accelerator, quiet: bool = False,
         hooks: TrainingHooks | None = None) -> FitResult:
@@ -135,7 +147,7 @@ def fit(model: nn.Module, train: TokenizedDataset, hp: Hyper, *, forward: Forwar
         running = torch.zeros((), device=device)
         running_n = 0
         start = time.perf_counter()
-        bar = tqdm(total=len(train), desc=f"epoch {epoch}/{hp.epochs}", unit="text", disable=quiet, leave=False)
+        bar = progress.bar(len(train), f"epoch {epoch}/{hp.epochs}", quiet=quiet)
         if forward.compile is not None and state.step == 0:
             bar.set_postfix_str("compiling the model (a minute or more)", refresh=True)
         for batch in loader:
@@ -165,7 +177,7 @@ def fit(model: nn.Module, train: TokenizedDataset, hp: Hyper, *, forward: Forwar
                     torch.cuda.synchronize(device)  # once per run: time to first step
                 first_step_seconds, first_step_samples = time.perf_counter() - start, rows
             if state.step % LOG_EVERY == 0:
-                loss = (running / running_n).item()  # the only host sync, every LOG_EVERY steps
+                loss = _finite((running / running_n).item(), state, hp)  # the only host sync, every LOG_EVERY steps
                 clock.append((samples, train_seconds + time.perf_counter() - start))
                 curve.append((state.step, round(loss, 5)))
                 elapsed = time.perf_counter() - start
@@ -173,7 +185,7 @@ def fit(model: nn.Module, train: TokenizedDataset, hp: Hyper, *, forward: Forwar
                 running.zero_()
                 running_n = 0
         if running_n:
-            curve.append((state.step, round((running / running_n).item(), 5)))
+            curve.append((state.step, round(_finite((running / running_n).item(), state, hp), 5)))
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         train_seconds += time.perf_counter() - start

@@ -1,0 +1,40 @@
+"""compare: one child run per method, reused only when its settings match, never written into a run directory."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import lightft
+from lightft.cli import main
+from lightft.errors import LightftError
+
+
+def test_compare_from_a_run_config_leaves_the_run_alone_and_reuses_only_matching_runs(fast, tmp_path, monkeypatch,
+                                                                                       capsys):
+    run = lightft.train(method="head", **fast)
+    before = sorted(p.name for p in run.path.iterdir())
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as done:
+        main(["compare", "--config", str(run.path / "config.yaml"), "--methods", "head", "--no-baseline"])
+    assert done.value.code == 0, capsys.readouterr().err
+    assert sorted(p.name for p in run.path.iterdir()) == before  # nothing written into the finished run
+    out = tmp_path / "runs" / "compare-tiny-data0"
+    assert json.loads((out / "head" / "metrics.json").read_text())["method"] == "head"
+    shared = json.loads((out / "compare.json").read_text())["config"]
+    assert "method" not in shared and "output" not in shared
+
+    # Same settings: the finished run is reused; other settings: refused instead of reporting stale numbers.
+    lightft.compare("head", model=fast["model"], data=fast["data"], epochs=2, batch_size=8, max_length=32,
+                    quiet=True, output=str(out), baseline=False)
+    with pytest.raises(LightftError, match=r"compare-tiny-data0/head holds a finished run with other settings: "
+                                           r"epochs 2 \(this compare: 1\); pass another --output, or delete"):
+        lightft.compare("head", model=fast["model"], data=fast["data"], epochs=1, batch_size=8, max_length=32,
+                        quiet=True, output=str(out), baseline=False)
+
+
+def test_compare_output_must_not_be_a_run_directory(fast):
+    run = lightft.train(method="head", **fast)
+    with pytest.raises(LightftError, match=r"--output .* is a run directory of one method"):
+        lightft.compare("head", model=fast["model"], data=fast["data"], output=str(run.path), quiet=True)
