@@ -287,3 +287,33 @@ def test_checkpoint_with_a_head_for_other_classes(tmp_path, tiny_model_dir, caps
                               "--quiet"], capsys)
     assert code == 0, err
     assert json.loads((tmp_path / "r" / "labels.json").read_text())["labels"] == ["meh", "neg", "pos"]
+
+
+def test_eval_and_predict_never_overwrite_a_run_file(fast, capsys):
+    import lightft
+
+    run = lightft.train(method="head", **fast)
+    before = (run.path / "metrics.json").read_text()
+    code, _, err = run_cli(["eval", str(run.path), "--data", fast["data"], "--output", str(run.path / "metrics.json"),
+                            "--quiet"], capsys)
+    assert code == 2 and re.fullmatch(r"error: --output .*metrics\.json would overwrite a file of the run directory "
+                                      r".*; pass a path outside it or a new file name\n", err), err
+    code, _, err = run_cli(["predict", str(run.path), "fine", "--output", str(run.path)], capsys)
+    assert code == 2 and "is a directory; pass a file path" in err
+    code, _, err = run_cli(["predict", str(run.path), "fine", "--batch-size", "0"], capsys)
+    assert code == 2 and "--batch-size must be a whole number >= 1, got 0" in err
+    assert (run.path / "metrics.json").read_text() == before
+
+
+def test_sigterm_cleans_up_like_ctrl_c(bad, capsys, monkeypatch):
+    import os
+    import signal
+
+    import lightft
+
+    def killed(*args, **kwargs):
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    monkeypatch.setattr(lightft, "train", killed)
+    code, _, err = run_cli(["train", "--model", "m", "--data", "d"], capsys)
+    assert (code, err) == (130, "interrupted\n")

@@ -155,3 +155,49 @@ def test_full_run_directory_loads_with_plain_transformers_in_a_fresh_process(fas
     out = subprocess.run([sys.executable, "-c", code, str(run.path)], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     assert "torch.Size([1, 2])" in out.stdout
+
+
+def test_eval_takes_the_data_it_is_given(fast, tmp_path):
+    """A file is evaluated whole, a test-only folder works, and a run's --limit-eval is not inherited."""
+    from tests.conftest import synthetic_rows, write_jsonl
+
+    run = lightft.train(method="head", **{**fast, "limit_eval": 10})
+    rows = synthetic_rows(30, seed=7)
+    single = write_jsonl(tmp_path / "extra.jsonl", rows)
+    assert lightft.evaluate(str(run.path), str(single), quiet=True)["n"] == 30
+    write_jsonl(tmp_path / "only-test" / "test.jsonl", rows)
+    assert lightft.evaluate(str(run.path), str(tmp_path / "only-test"), quiet=True)["n"] == 30
+    assert lightft.evaluate(str(run.path), fast["data"], quiet=True)["n"] == 40  # every test row, not 10
+    again = lightft.evaluate(str(run.path), fast["data"], limit_eval=10, quiet=True)
+    assert again["accuracy"] == pytest.approx(run.metrics["eval"]["accuracy"]) and again["n"] == 10
+    baseline = lightft.evaluate(fast["model"], str(single), quiet=True)
+    assert baseline["kind"] == "baseline" and baseline["n"] == 30
+
+
+def test_moved_runs(fast, tmp_path):
+    """A full run needs no base model; an adapter run whose base moved says how to point at it."""
+    import shutil
+
+    base = tmp_path / "base"
+    shutil.copytree(fast["model"], base)
+    full = lightft.train(method="full", **{**fast, "model": str(base), "output": str(tmp_path / "full")})
+    lora = lightft.train(method="lora", **{**fast, "model": str(base), "output": str(tmp_path / "lora")})
+    expected = lightft.load(lora.path).predict(["good film"])
+    shutil.move(base, tmp_path / "moved")
+    assert lightft.evaluate(str(full.path), fast["data"], quiet=True)["accuracy"] == pytest.approx(
+        full.metrics["eval"]["accuracy"])
+    with pytest.raises(LightftError, match=r"the base model of run .*lora was .*base, which is not there any more; "
+                                           r"pass where it is now with --base-model"):
+        lightft.load(lora.path)
+    moved = lightft.load(lora.path, base_model=str(tmp_path / "moved")).predict("good film")  # one string, one text
+    assert moved[0]["probabilities"] == pytest.approx(expected[0]["probabilities"])
+
+
+def test_weight_files_get_the_usual_permissions(fast):
+    import os
+
+    run = lightft.train(method="lora", **fast)
+    mask = os.umask(0)
+    os.umask(mask)
+    for path in run.path.iterdir():
+        assert path.stat().st_mode & 0o777 == 0o666 & ~mask, path.name

@@ -6,6 +6,7 @@ import argparse
 import dataclasses
 import json
 import os
+import signal
 import sys
 import typing
 import warnings
@@ -13,6 +14,14 @@ from pathlib import Path
 
 from lightft.config import TrainConfig, base_type, field_types, flag
 from lightft.errors import LightftError, LightftWarning
+
+BASE_MODEL_HELP = ("Where the run's base model is now, if it moved since training (adapter runs load their base "
+                   "model; full runs need none).")
+EVAL_HELP = {
+    "limit_eval": "Evaluate a seeded random subset of N rows (default: every row; a run's own --limit-eval is "
+                  "not inherited).",
+    "max_length": "Truncate texts to this many tokens (default: the run's; 256 for a bare model).",
+}
 
 EXAMPLES = {
     "train": """examples:
@@ -31,10 +40,12 @@ EXAMPLES = {
 }
 
 
-def add_config_flags(parser: argparse.ArgumentParser, skip: tuple[str, ...] = ()) -> None:
+def add_config_flags(parser: argparse.ArgumentParser, skip: tuple[str, ...] = (),
+                     help_overrides: dict[str, str] | None = None) -> None:
     """One flag per TrainConfig field, grouped, with the field's help and default. Defaults are SUPPRESSed so
     only flags the user typed override --config."""
     types_ = field_types()
+    help_overrides = help_overrides or {}
     groups: dict[str, argparse._ArgumentGroup] = {}
     for f in dataclasses.fields(TrainConfig):
         if f.name in skip:
@@ -43,16 +54,16 @@ def add_config_flags(parser: argparse.ArgumentParser, skip: tuple[str, ...] = ()
         group = groups.setdefault(meta["group"], parser.add_argument_group(meta["group"]))
         tp = base_type(types_[f.name])
         default = "" if f.default is None else f" (default: {f.default})"
-        if tp is bool:
-            if f.default:
-                group.add_argument(f"--{flag(f.name)}", action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS,
-                                   help=meta["help"])
-            else:
-                group.add_argument(f"--{flag(f.name)}", action="store_true", default=argparse.SUPPRESS, help=meta["help"])
+        help_ = help_overrides.get(f.name, meta["help"])
+        if tp is bool:  # --x / --no-x, so a flag can undo what a --config file set
+            group.add_argument(f"--{flag(f.name)}", action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS,
+                               help=help_)
             continue
         choices = typing.get_args(types_[f.name]) if typing.get_origin(types_[f.name]) is typing.Literal else None
+        if choices and "{" not in help_:
+            help_ += f" Choices: {', '.join(choices)}."
         group.add_argument(f"--{flag(f.name)}", type=tp, default=argparse.SUPPRESS, metavar=meta["metavar"],
-                           choices=choices, help=meta["help"] + default)
+                           choices=choices, help=help_ + default)
     parser.add_argument("--config", metavar="FILE", help="Start from a config.yaml (e.g. an earlier run's); flags you "
                         "type override its values.")
 
@@ -68,7 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Parameter-efficient fine-tuning of pretrained text encoders for classification. Measure the "
                     "out-of-the-box baseline, train LoRA (well under 1% of the weights) or any other method, compare "
                     "it honestly with full fine-tuning, and predict with the saved run.",
-        epilog="Start with `lightft quickstart` (MiniLM on a small IMDB sample, ~5 minutes on 2 CPU cores). "
+        epilog="Start with `lightft quickstart` (MiniLM on a small IMDB sample, about 1.5 minutes on 2 CPU cores). "
                "Each subcommand has its own --help.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -84,27 +95,34 @@ def build_parser() -> argparse.ArgumentParser:
     add_config_flags(p)
     p = command("compare", "Run several methods on the same data and budget; print one table.",
                 "Run each method with the same data, seed and budget (each with its own default learning rate "
-                "unless --lr is given), one run directory per method under --output, and write compare.md and "
-                "compare.json: accuracy, macro-F1, trainable parameters and share, train time, samples/s, peak "
-                "memory and artifact size.")
+                "unless --lr is given), one run directory per method under --output, and write compare.md, "
+                "compare.json and compare.svg: accuracy, macro-F1, trainable parameters and share, train time, "
+                "samples/s, peak memory and artifact size. Finished runs under --output are reused when their "
+                "settings match, so an interrupted comparison picks up where it stopped.")
     p.add_argument("--methods", default="baseline,lora,full", metavar="LIST",
                    help="Comma-separated methods, 'baseline' for the untrained model, or 'all' (default: %(default)s).")
-    add_config_flags(p, skip=("method",))
+    add_config_flags(p, skip=("method",), help_overrides={"output": (
+        "Folder for the comparison: one run directory per method, compare.md/.json/.svg (default: "
+        "runs/compare-<data>). Runs already finished there with the same settings are reused.")})
     p = command("eval", "Evaluate a run directory, or a bare model's out-of-the-box baseline.")
     p.add_argument("target", metavar="MODEL_OR_RUN", help="A run directory, or a model (path or hub id) to evaluate "
                    "with its untrained head.")
     p.add_argument("--data", required=True, metavar="PATH_OR_NAME", help="Labelled data, as for train.")
-    p.add_argument("--split", default="test", choices=["validation", "test"], help="Split to evaluate (default: test).")
+    p.add_argument("--split", default="test", choices=["validation", "test"],
+                   help="Split of a data directory to evaluate (default: test); a single file is evaluated whole.")
     p.add_argument("--output", metavar="FILE", help="Also write the metrics as JSON to FILE.")
+    p.add_argument("--base-model", metavar="PATH_OR_ID", help=BASE_MODEL_HELP)
     for name in ("text_column", "label_column", "validation_fraction", "limit_eval", "max_length", "eval_batch_size",
                  "seed", "quiet"):
         f = next(x for x in dataclasses.fields(TrainConfig) if x.name == name)
         tp = base_type(field_types()[name])
+        help_ = EVAL_HELP.get(name, f.metadata["help"])
         if tp is bool:
-            p.add_argument(f"--{flag(name)}", action="store_true", default=argparse.SUPPRESS, help=f.metadata["help"])
+            p.add_argument(f"--{flag(name)}", action="store_true", default=argparse.SUPPRESS, help=help_)
         else:
+            shown = "" if f.default is None or name in EVAL_HELP else f" (default: {f.default})"
             p.add_argument(f"--{flag(name)}", type=tp, default=argparse.SUPPRESS, metavar=f.metadata["metavar"],
-                           help=f.metadata["help"])
+                           help=help_ + shown)
     p = command("predict", "Label texts with a trained run.")
     p.add_argument("run", metavar="RUN_DIR", help="A run directory written by train or compare.")
     p.add_argument("texts", nargs="*", metavar="TEXT", help="Texts to classify.")
@@ -113,6 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", metavar="FILE", help="Write JSON Lines (text, label, score, probabilities) to FILE "
                    "instead of a table on stdout.")
     p.add_argument("--batch-size", type=int, default=64, metavar="N", help="Texts per batch (default: 64).")
+    p.add_argument("--base-model", metavar="PATH_OR_ID", help=BASE_MODEL_HELP)
     p.add_argument("--compile", action="store_true", help="torch.compile the model first: meant for many texts on "
                    "a GPU (not yet measured there); compiling takes a minute or more.")
     command("methods", "List every method with what it trains, its flags and defaults.")
@@ -152,13 +171,17 @@ def methods_text(methods) -> str:
 
 def _predict(args) -> None:
     from lightft.predict import load, read_texts
+    from lightft.rundir import check_output_file
 
+    if args.output:
+        check_output_file(Path(args.output), "--output")
     texts = list(args.texts)
     if args.file:
         texts += read_texts(args.file, args.text_column)
     if not texts:
         raise LightftError("no texts to predict; pass texts as arguments or --file FILE")
-    results = load(args.run, compile=args.compile).predict(texts, batch_size=args.batch_size, quiet=True)
+    results = load(args.run, compile=args.compile, base_model=args.base_model).predict(
+        texts, batch_size=args.batch_size, quiet=True)
     if args.output:
         from lightft.rundir import atomic_write_text
 
@@ -207,6 +230,10 @@ def run(argv: list[str] | None = None) -> int:
         print(comparison.markdown())
         print(f"\nwritten: {comparison.path / 'compare.md'} and compare.json")
     elif args.command == "eval":
+        if args.output:
+            from lightft.rundir import check_output_file
+
+            check_output_file(Path(args.output), "--output")
         overrides = {k: v for k, v in vars(args).items() if k not in ("command", "target", "data", "split", "output")}
         metrics = lightft.evaluate(args.target, args.data, split=args.split, **overrides)
         _print_eval(metrics)
@@ -235,8 +262,15 @@ def _show_warning(message, category, filename, lineno, file=None, line=None, _de
         _default(message, category, filename, lineno, file, line)
 
 
+def _terminate(signum, frame):
+    raise KeyboardInterrupt  # `kill` (SIGTERM) cleans up like Ctrl-C: no half-written run directory
+
+
 def main(argv: list[str] | None = None) -> None:
     warnings.showwarning = _show_warning
+    # peft calls a transformers method that warns on every model it wraps; nothing a user can act on.
+    warnings.filterwarnings("ignore", message=r".*is_gradient_checkpointing.*", category=FutureWarning)
+    previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         code = run(argv)
     except LightftError as exc:
@@ -245,4 +279,6 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         code = 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     sys.exit(code)

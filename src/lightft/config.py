@@ -219,7 +219,9 @@ class TrainConfig:
         if not path.is_file():
             raise LightftError(f"config file {path} not found; pass the config.yaml of an earlier run")
         try:
-            values = yaml.safe_load(path.read_text()) or {}
+            values = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except UnicodeDecodeError:
+            raise LightftError(f"config file {path} is not UTF-8 text; pass the config.yaml of an earlier run") from None
         except yaml.YAMLError as exc:
             raise LightftError(f"config file {path} is not valid YAML: {str(exc).splitlines()[0]}") from None
         if not isinstance(values, dict):

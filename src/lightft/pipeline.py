@@ -85,15 +85,15 @@ def _environment(device: torch.device, precision: str) -> dict:
 class Session:
     """Data, tokenizer and device for one config: shared by train and evaluate."""
 
-    def __init__(self, cfg: TrainConfig, label_map=None):
+    def __init__(self, cfg: TrainConfig, label_map=None, *, evaluate: str | None = None, tokenizer=None):
         self.cfg = cfg
         seed_everything(cfg.seed)
         self.splits = prepare_splits(
             cfg.data, text_column=cfg.text_column, label_column=cfg.label_column,
             validation_fraction=cfg.validation_fraction, limit_train=cfg.limit_train,
-            limit_eval=cfg.limit_eval, seed=cfg.seed, label_map=label_map,
+            limit_eval=cfg.limit_eval, seed=cfg.seed, label_map=label_map, evaluate=evaluate,
         )
-        self.tokenizer = load_tokenizer(cfg.model)
+        self.tokenizer = tokenizer or load_tokenizer(cfg.model)
         self.device = default_device()
         self.precision = resolve_precision(cfg.precision, self.device)
         self._ids: dict[str, list[list[int]]] = {}
@@ -191,10 +191,14 @@ def _check_head_trains(model, head: list[str], method: str) -> None:
         raise RuntimeError(f"method {method!r} left classifier-head parameters frozen: {frozen[:3]}")
 
 
-def evaluate(model: str, data: str, *, split: str = "test", **overrides) -> dict[str, Any]:
+def evaluate(model: str, data: str, *, split: str = "test", base_model: str | None = None,
+             **overrides) -> dict[str, Any]:
     """Evaluate a run directory, or a bare model with its untrained head (the out-of-the-box baseline).
 
-    Mirrors ``lightft eval MODEL_OR_RUN --data DATA``.
+    Mirrors ``lightft eval MODEL_OR_RUN --data DATA``. A single file is evaluated whole; a directory's ``split``
+    file is used as it is, or carved from train as training did when the directory has none. ``limit_eval`` (a
+    seeded subset) applies only when given: a run's own ``--limit-eval`` is not inherited. ``base_model`` is
+    where a run's base model lives now, if it moved.
     """
     if split not in ("validation", "test"):
         raise LightftError(f"--split must be validation or test, got {split!r}")
@@ -202,13 +206,15 @@ def evaluate(model: str, data: str, *, split: str = "test", **overrides) -> dict
     if (run / rundir.CONFIG).is_file():
         from lightft.predict import load
 
-        predictor = load(run)
-        cfg = resolve_config(predictor.config, data=data, **overrides)
-        session = Session(cfg, label_map=predictor.labels)
+        predictor = load(run, base_model=base_model)
+        cfg = resolve_config(predictor.config, data=data, **{"limit_train": None, "limit_eval": None, **overrides})
+        session = Session(cfg, label_map=predictor.labels, evaluate=split, tokenizer=predictor.tokenizer)
         net, kind = predictor.model, "run"
     else:
+        if base_model is not None:
+            raise LightftError(f"--base-model is for run directories, and {model} is not one (no config.yaml)")
         cfg = resolve_config(model=model, data=data, method="head", **overrides)
-        session = Session(cfg)
+        session = Session(cfg, evaluate=split)
         net, kind = load_model(cfg.model, session.splits.labels, seed=cfg.seed, max_length=cfg.max_length).to(session.device), "baseline"
     net.to(session.device)
     metrics = session.evaluate(net, split, f"evaluating {split}")

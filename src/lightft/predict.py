@@ -23,12 +23,19 @@ from lightft.runtime import default_device, resolve_precision, store_frozen_in_b
 class Predictor:
     """A trained classifier from a run directory (LoRA adapters merged into the weights)."""
 
-    def __init__(self, run_dir: str | Path, *, device: str | torch.device | None = None, compile: bool = False):
+    def __init__(self, run_dir: str | Path, *, device: str | torch.device | None = None, compile: bool = False,
+                 base_model: str | Path | None = None):
         self.compile = compile  # torch.compile for large inference jobs on a GPU (see --compile)
         self.path = rundir.require_run_dir(run_dir)
         self.config = TrainConfig.load(self.path / rundir.CONFIG)
         self.labels = LabelMap.load(self.path / rundir.LABELS)
         self.method = get_method(self.config.method)
+        if base_model is not None:  # the base model moved since training
+            self.config.model = str(Path(base_model).expanduser().resolve()) if Path(base_model).expanduser().exists() \
+                else str(base_model)
+        elif self.method.needs_base and _looks_local(self.config.model) and not Path(self.config.model).exists():
+            raise LightftError(f"the base model of run {self.path} was {self.config.model}, which is not there any "
+                               "more; pass where it is now with --base-model (lightft.load(run, base_model=...))")
         self.device = torch.device(device) if device else default_device()
         self.precision = resolve_precision(self.config.precision, self.device)
         from transformers import AutoTokenizer
@@ -40,10 +47,13 @@ class Predictor:
         store_frozen_in_bf16(self.model, self.precision, self.device)  # what autocast would cast at every batch
 
     def logits(self, texts: Sequence[str], *, batch_size: int = 64, quiet: bool = True) -> np.ndarray:
-        texts = list(texts)
-        empty = [i for i, t in enumerate(texts) if not isinstance(t, str) or not t.strip()]
-        if empty:
-            raise LightftError(f"text {empty[0] + 1} of {len(texts)} is empty; every text to predict needs content")
+        texts = [texts] if isinstance(texts, str) else list(texts)
+        if not isinstance(batch_size, int) or batch_size < 1:
+            raise LightftError(f"--batch-size must be a whole number >= 1, got {batch_size!r}")
+        for i, t in enumerate(texts):
+            if not isinstance(t, str) or not t.strip():
+                found = "empty" if isinstance(t, str) or t is None else f"a {type(t).__name__}, not a string"
+                raise LightftError(f"text {i + 1} of {len(texts)} is {found}; every text to predict needs content")
         ids = tokenize(self.tokenizer, texts, self.config.max_length, quiet=quiet)
         forward = Forward.choose(self.model, self.tokenizer.pad_token_id, self.config.unpadded, self.device,
                                  compile=self.compile, max_length=self.config.max_length)
@@ -51,7 +61,8 @@ class Predictor:
                               device=self.device, precision=self.precision, quiet=quiet, desc="predicting")
 
     def predict(self, texts: Sequence[str], *, batch_size: int = 64, quiet: bool = True) -> list[dict]:
-        """For each text: ``{"text", "label", "score", "probabilities": {label: p}}``."""
+        """For each text: ``{"text", "label", "score", "probabilities": {label: p}}`` (a single string is one text)."""
+        texts = [texts] if isinstance(texts, str) else list(texts)
         logits = self.logits(texts, batch_size=batch_size, quiet=quiet)
         probs = torch.softmax(torch.from_numpy(logits).double(), dim=-1).numpy()
         names = [str(n) for n in self.labels.names]
@@ -61,6 +72,10 @@ class Predictor:
             out.append({"text": text, "label": self.labels.names[best], "score": float(p[best]),
                         "probabilities": {names[i]: float(v) for i, v in enumerate(p)}})
         return out
+
+
+def _looks_local(spec: str) -> bool:
+    return spec.startswith((".", "/", "~")) or spec.count("/") > 1
 
 
 def load(run_dir: str | Path, **kwargs) -> Predictor:
@@ -74,7 +89,11 @@ def read_texts(path: str | Path, text_column: str | None = None) -> list[str]:
     if not path.is_file():
         raise LightftError(f"input file {path} not found; pass an existing .txt, .jsonl or .csv file with --file")
     if path.name.endswith(".txt"):
-        return [line.rstrip("\n") for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        try:
+            text = path.read_text(encoding="utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise LightftError(f"{path} is not UTF-8 text ({exc.reason}); save it as UTF-8") from None
+        return [line for line in text.splitlines() if line.strip()]
     from lightft.data.prepare import TEXT_DEFAULTS, _pick_column
     from lightft.data.sources import read_table
 

@@ -72,11 +72,25 @@ def staged_directory(output: Path) -> Iterator[Path]:
     os.chmod(staging, 0o777 & ~_umask())
     try:
         yield staging
+        for path in staging.rglob("*"):  # some writers (safetensors) create 0600 files; give the usual permissions
+            os.chmod(path, (0o777 if path.is_dir() else 0o666) & ~_umask())
         check_output_free(output)
         os.replace(staging, output)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+
+
+def check_output_file(path: Path, flag: str) -> None:
+    """Check, before any work, that ``path`` can take an output file and is not one of a run directory's files."""
+    path = Path(path)
+    if path.is_dir():
+        raise LightftError(f"{flag} {path} is a directory; pass a file path")
+    if not path.parent.is_dir():
+        raise LightftError(f"{flag} {path}: its folder {path.parent} does not exist; create it or pass another path")
+    if path.exists() and (path.parent / CONFIG).is_file() and (path.parent / LABELS).is_file():
+        raise LightftError(f"{flag} {path} would overwrite a file of the run directory {path.parent}; pass a path "
+                           "outside it or a new file name")
 
 
 def require_run_dir(path: str | Path) -> Path:

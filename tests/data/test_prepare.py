@@ -82,3 +82,27 @@ def test_stratified_split_keeps_class_shares():
     kept, carved = stratified_split(labels, 0.1, seed=0)
     assert sorted(kept + carved) == list(range(100))
     assert Counter(labels[i] for i in carved) == {0: 9, 1: 1}
+
+
+@pytest.mark.parametrize("labels, expected", [
+    ([1, 1.0, 0, 0.0], [1, 1, 0, 0]),
+    (["negative", "negative ", "pos", "pos"], ["negative", "negative", "pos", "pos"]),
+])
+def test_labels_that_mean_the_same_class_are_one_class(tmp_path, labels, expected):
+    rows = [{"text": f"text {i}", "label": v} for i, v in enumerate(labels * 5)]
+    splits = prepare_splits(str(write_jsonl(tmp_path / "d" / "train.jsonl", rows).parent))
+    assert list(splits.labels.names) == sorted(set(expected), key=str)
+
+
+@pytest.mark.parametrize("bad, message", [
+    ("neg", r"the train labels in column 'label' mix numbers and names \(e\.g\. 0 and 'neg'\); use one kind"),
+    ([1], r"train row 3 has a list label in column 'label' \(\[1\]\); expected a class name or number"),
+    (float("nan"), r"train row 3 has no label in column 'label' \(1 row in all\)"),
+])
+def test_labels_that_would_silently_become_extra_classes(tmp_path, bad, message):
+    rows = [{"text": f"text {i}", "label": i % 2} for i in range(20)]
+    rows[2]["label"] = bad
+    path = tmp_path / "train.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows).replace("NaN", "NaN"))
+    with pytest.raises(LightftError, match=message):
+        prepare_splits(str(tmp_path))

@@ -50,3 +50,34 @@ def test_bad_json_line_names_the_line(tmp_path):
     (tmp_path / "x.jsonl").write_text('{"text": "a", "label": 1}\n{oops\n')
     with pytest.raises(LightftError, match=r"x.jsonl line 2 is not valid JSON"):
         read_table(tmp_path / "x.jsonl")
+
+
+@pytest.mark.parametrize("name, content, message", [
+    ("train.jsonl", "caf\xe9".encode("latin-1"), r"is not UTF-8 text \(.*\); save it as UTF-8"),
+    ("train.jsonl.gz", b'{"text": "a"}\n', r"is not a readable gzip file .*; re-compress it or drop the \.gz suffix"),
+    ("train.parquet", b"not parquet at all", r"is not a readable parquet file"),
+    ("train.json", b'[{"text": "a", "label": 1}, 3]', r"item 2 is a JSON int; expected objects"),
+])
+def test_unreadable_files_give_one_line(tmp_path, name, content, message):
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(LightftError, match=message):
+        read_table(path)
+
+
+def test_long_csv_fields_byte_order_marks_json_arrays_and_empty_parquet(tmp_path):
+    long_text = "word " * 40_000  # 200 KB, over the csv module's default field limit
+    path = tmp_path / "big.csv"
+    path.write_text("\ufefftext,label\n" + f'"{long_text}",pos\n', encoding="utf-8")
+    table = read_table(path)
+    assert list(table) == ["text", "label"] and table["text"][0] == long_text
+    array = tmp_path / "rows.json"
+    array.write_text(json.dumps([{"text": "a", "label": 1}, {"text": "b", "label": 0}]))
+    assert read_table(array) == {"text": ["a", "b"], "label": [1, 0]}
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table({"text": pa.array([], pa.string()), "label": pa.array([], pa.int64())}),
+                   tmp_path / "empty.parquet")
+    with pytest.raises(LightftError, match=r"empty\.parquet holds no rows"):
+        read_table(tmp_path / "empty.parquet")

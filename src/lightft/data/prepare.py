@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 from collections import defaultdict
 from dataclasses import dataclass
@@ -66,26 +67,52 @@ def _pick_column(table: Table, requested: str | None, defaults: Sequence[str], r
 
 
 def _normalise_labels(values: list[Any], split: str, column: str) -> list[Any]:
-    """Labels as ints when every value is an integer (or an integer string, as csv gives); else strings."""
-    missing = [i for i, v in enumerate(values) if v is None or (isinstance(v, str) and not v.strip())]
-    if missing:
+    """Labels as ints when every value is a whole number (1, 1.0, "1" as csv gives, or a bool); else stripped strings.
+
+    Missing values (None, "", nan) and values that are not a class name or number are errors, and so is a column
+    that mixes numbers with words, which would otherwise silently become extra classes.
+    """
+    def missing(v):
+        return v is None or (isinstance(v, str) and not v.strip()) or (isinstance(v, float) and math.isnan(v))
+
+    gaps = [i for i, v in enumerate(values) if missing(v)]
+    if gaps:
         raise LightftError(
-            f"{split} row {missing[0] + 1} has no label in column {column!r} ({len(missing)} such rows); "
+            f"{split} row {gaps[0] + 1} has no label in column {column!r} ({len(gaps)} row{'s' if len(gaps) > 1 else ''} in all); "
             "fill in the labels or drop those rows"
         )
-    if all(isinstance(v, bool) for v in values):
-        return [int(v) for v in values]
-    if all(isinstance(v, int) or (isinstance(v, str) and v.strip().lstrip("-").isdigit()) for v in values):
-        return [int(v) for v in values]
-    if all(isinstance(v, float) and v.is_integer() for v in values):
-        return [int(v) for v in values]
-    return [str(v) for v in values]
+    odd = next((i for i, v in enumerate(values) if not isinstance(v, (str, int, float))), None)
+    if odd is not None:
+        raise LightftError(
+            f"{split} row {odd + 1} has a {type(values[odd]).__name__} label in column {column!r} "
+            f"({str(values[odd])[:40]}); expected a class name or number: check --label-column"
+        )
+
+    def whole(v):
+        if isinstance(v, str):
+            v = v.strip()
+            return v.lstrip("-").isdigit()
+        return isinstance(v, int) or (isinstance(v, float) and v.is_integer())
+
+    numbers = [whole(v) for v in values]
+    if all(numbers):
+        return [int(v.strip()) if isinstance(v, str) else int(v) for v in values]
+    if any(numbers) and not all(isinstance(v, str) for v in values):
+        number = values[numbers.index(True)]
+        word = values[numbers.index(False)]
+        raise LightftError(
+            f"the {split} labels in column {column!r} mix numbers and names (e.g. {number!r} and {word!r}); "
+            "use one kind of label for every row"
+        )
+    return [str(v).strip() for v in values]
 
 
 def _check_texts(values: list[Any], split: str, column: str) -> list[str]:
     for i, v in enumerate(values):
         if not isinstance(v, str) or not v.strip():
-            found = "an empty text" if isinstance(v, str) or v is None else f"a {type(v).__name__} instead of text"
+            kind = type(v).__name__
+            found = "an empty text" if isinstance(v, str) or v is None else \
+                f"{'an' if kind[0] in 'aeiou' else 'a'} {kind} instead of text"
             raise LightftError(
                 f"{split} row {i + 1} has {found} in column {column!r}; every row needs non-empty text "
                 "(remove the row or fill it in, or pick another --text-column)"
@@ -126,12 +153,17 @@ def prepare_splits(
     limit_eval: int | None = None,
     seed: int = 42,
     label_map: LabelMap | None = None,
+    evaluate: str | None = None,
 ) -> Splits:
     """Load ``data`` and return checked splits with labels mapped to ids.
 
-    The map comes from train, or is ``label_map`` (a trained run's) when given.
+    The map comes from train, or is ``label_map`` (a trained run's) when given. With ``evaluate`` (a split name),
+    only that split is needed: a single file is evaluated whole, a directory's file for that split is used as it
+    is (train need not exist), and only a directory without it falls back to the carve-outs of training.
     """
-    tables, name = load_source(data)
+    tables, name = load_source(data, need=evaluate or "train")
+    if evaluate is not None and ("all" in tables or evaluate in tables):
+        return _evaluation_split(tables, name, evaluate, text_column, label_column, limit_eval, seed, label_map)
     notes: list[str] = []
     first = tables.get("train", tables.get("all"))
     text_col = _pick_column(first, text_column, TEXT_DEFAULTS, "text", "--text-column")
@@ -187,3 +219,26 @@ def prepare_splits(
         if len(split) == 0:
             raise LightftError(f"the {split_name} split is empty; add rows or raise --validation-fraction")
     return Splits(train, validation, test, label_map, name, text_col, label_col, notes)
+
+
+def _evaluation_split(tables: dict[str, Table], name: str, split: str, text_column: str | None,
+                      label_column: str | None, limit: int | None, seed: int, label_map: LabelMap | None) -> Splits:
+    """Splits holding only ``split``: all of a single file's rows, or the directory's file for that split."""
+    key = "all" if "all" in tables else split
+    table, first = tables[key], tables.get("train", tables[key])
+    text_col = _pick_column(first, text_column, TEXT_DEFAULTS, "text", "--text-column")
+    label_col = _pick_column(first, label_column, LABEL_DEFAULTS, "label", "--label-column", exclude=text_col)
+    for col, role, flag in ((text_col, "text", "--text-column"), (label_col, "label", "--label-column")):
+        if col not in table:
+            raise LightftError(f"{role} column {col!r} ({flag}) not found in the {split} data; its columns are: "
+                               f"{', '.join(table)}; pass {flag} with one of them")
+    texts = _check_texts(table[text_col], split, text_col)
+    labels = _normalise_labels(table[label_col], split, label_col)
+    if label_map is None:
+        source = _normalise_labels(first[label_col], "train", label_col) if first is not table else labels
+        label_map = LabelMap.from_labels(source)
+    rows = random_subset(Split(texts, label_map.encode(labels, split)), limit, seed)
+    note = "every row of the file is evaluated" if key == "all" else f"the {split} file is evaluated"
+    empty = Split([], [])
+    return Splits(empty, rows if split == "validation" else empty, rows if split == "test" else empty, label_map,
+                  name, text_col, label_col, [note + (f" (a seeded subset of {limit})" if limit else "")])

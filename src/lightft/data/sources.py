@@ -6,6 +6,7 @@ import csv
 import gzip
 import io
 import json
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -27,9 +28,10 @@ def _suffix(path: Path) -> str | None:
 
 
 def _open_text(path: Path) -> io.TextIOBase:
+    # utf-8-sig: a byte-order mark (Excel's CSV export) is not part of the first column's name
     if path.name.lower().endswith(".gz"):
-        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8", newline="")
-    return open(path, encoding="utf-8", newline="")
+        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8-sig", newline="")
+    return open(path, encoding="utf-8-sig", newline="")
 
 
 def _rows_to_table(rows: list[dict[str, Any]], path: Path) -> Table:
@@ -46,11 +48,45 @@ def read_table(path: Path) -> Table:
     suffix = _suffix(path)
     if suffix is None:
         raise LightftError(f"cannot read {path}: expected a .jsonl, .jsonl.gz, .csv, .tsv or .parquet file")
+    try:
+        rows = _read_rows(path, suffix)
+    except UnicodeDecodeError as exc:
+        raise LightftError(f"{path} is not UTF-8 text ({exc.reason}); save it as UTF-8") from None
+    except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
+        raise LightftError(f"{path} is not a readable gzip file ({exc}); re-compress it or drop the .gz suffix") from None
+    except csv.Error as exc:
+        raise LightftError(f"{path} is not readable as {suffix.split('.')[1].upper()} ({exc}); check its quoting") from None
+    except LightftError:
+        raise
+    except Exception as exc:  # pyarrow raises its own error types for files that are not parquet
+        if suffix != ".parquet":
+            raise
+        raise LightftError(f"{path} is not a readable parquet file ({str(exc).splitlines()[0]})") from None
+    if not rows:
+        raise LightftError(f"{path} holds no rows; expected a header and labelled rows")
+    return rows if isinstance(rows, dict) else _rows_to_table(rows, path)
+
+
+def _read_rows(path: Path, suffix: str) -> list[dict[str, Any]] | Table:
     if suffix == ".parquet":
         import pyarrow.parquet as pq
 
-        return pq.read_table(path).to_pydict()
+        table = pq.read_table(path)
+        return table.to_pydict() if table.num_rows else []
     with _open_text(path) as fh:
+        if suffix == ".json" and fh.read(1) == "[":  # one JSON array of objects
+            fh.seek(0)
+            try:
+                rows = json.load(fh)
+            except json.JSONDecodeError as exc:
+                raise LightftError(f"{path} is not valid JSON ({exc.msg}, line {exc.lineno}); expected an array of "
+                                   "objects or one object per line") from None
+            bad = next((i for i, r in enumerate(rows) if not isinstance(r, dict)), None)
+            if bad is not None:
+                raise LightftError(f"{path} item {bad + 1} is a JSON {type(rows[bad]).__name__}; expected objects "
+                                   'like {"text": ..., "label": ...}')
+            return rows
+        fh.seek(0)
         if suffix.startswith((".jsonl", ".json")):
             rows = []
             for number, line in enumerate(fh, 1):
@@ -65,10 +101,9 @@ def read_table(path: Path) -> Table:
                 rows.append(row)
         else:
             delimiter = "\t" if suffix.startswith(".tsv") else ","
+            csv.field_size_limit(2**31 - 1)  # long documents are fine; the default limit is 128 KB per field
             rows = list(csv.DictReader(fh, delimiter=delimiter))
-    if not rows:
-        raise LightftError(f"{path} holds no rows; expected a header and labelled rows")
-    return _rows_to_table(rows, path)
+    return rows
 
 
 def _split_files(directory: Path) -> dict[str, Path]:
@@ -86,11 +121,17 @@ def _split_files(directory: Path) -> dict[str, Path]:
     return found
 
 
-def load_source(spec: str) -> tuple[dict[str, Table], str]:
-    """Load ``--data`` into split tables. Returns the tables and a short name for the data."""
+def load_source(spec: str, *, need: str = "train") -> tuple[dict[str, Table], str]:
+    """Load ``--data`` into split tables. Returns the tables and a short name for the data.
+
+    A directory must hold a ``need`` split file (train for training; the evaluated split, or train to carve it
+    from, for evaluation). A single file comes back as the split ``"all"``.
+    """
     path = Path(spec).expanduser()
     if path.is_dir():
         files = _split_files(path)
+        if need != "train" and need in files:
+            return {split: read_table(f) for split, f in files.items()}, path.name
         if "train" not in files:
             raise LightftError(
                 f"no train file in {path}; expected train.jsonl (or .jsonl.gz, .csv, .tsv, .parquet) with optional "

@@ -42,6 +42,7 @@ class Method:
     lr: float  # default peak learning rate
     options: tuple[str, ...] = ()  # TrainConfig fields this method reads
     mergeable: bool = False  # whether inference folds the adapter into the base weights
+    needs_base: bool = True  # whether loading a run needs the base model (full runs hold every weight)
 
     def attach(self, model: nn.Module, cfg: "TrainConfig") -> nn.Module:
         """Return the model to train, with exactly this method's parameters requiring grad."""

@@ -50,6 +50,8 @@ class SubsetMethod(Method):
 class FullMethod(Method):
     """Every weight trains; the run directory holds a complete transformers model."""
 
+    needs_base: bool = False
+
     def attach(self, model: nn.Module, cfg) -> nn.Module:
         for p in model.parameters():
             p.requires_grad_(True)
