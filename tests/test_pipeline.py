@@ -201,3 +201,43 @@ def test_weight_files_get_the_usual_permissions(fast):
     os.umask(mask)
     for path in run.path.iterdir():
         assert path.stat().st_mode & 0o777 == 0o666 & ~mask, path.name
+
+
+def test_damaged_run_directories_give_one_line(fast, tmp_path):
+    import shutil
+
+    run = lightft.train(method="lora", **fast)
+    truncated, labels = tmp_path / "truncated", tmp_path / "labels"
+    shutil.copytree(run.path, truncated)
+    shutil.copytree(run.path, labels)
+    weights = truncated / "adapter_model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:100])
+    with pytest.raises(LightftError, match=r"run directory .*truncated is damaged or incomplete \(.*\); restore it"):
+        lightft.load(truncated)
+    (labels / "labels.json").write_text("{not json")
+    with pytest.raises(LightftError, match=r"labels\.json is damaged \(.*\); restore the run directory"):
+        lightft.load(labels)
+
+
+def test_output_that_cannot_be_created_fails_before_training(fast, tmp_path):
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(LightftError, match=r"--output .*afile/run cannot be created: .*afile is a file"):
+        lightft.train(method="head", **{**fast, "output": str(tmp_path / "afile" / "run")})
+
+
+def test_evaluate_rejects_options_it_does_not_use(fast):
+    with pytest.raises(LightftError, match=r"evaluate\(\) does not use epochs, output; it takes text_column"):
+        lightft.evaluate(fast["model"], fast["data"], output="x.json", epochs=3)
+
+
+def test_a_method_flag_the_method_ignores_warns(fast):
+    from lightft.errors import LightftWarning
+
+    with pytest.warns(LightftWarning, match=r"--rank not used by --method ia3 \(it reads --targets\)"):
+        lightft.train(method="ia3", rank=4, **fast)
+
+
+def test_baseline_only_compare(fast):
+    comparison = lightft.compare("baseline", model=fast["model"], data=fast["data"], max_length=32, quiet=True,
+                                 output=fast["output"])
+    assert [r["method"] for r in comparison.rows] == ["baseline"] and comparison.rows[0]["trainable_params"] == 0

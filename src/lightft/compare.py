@@ -110,7 +110,7 @@ def compare(methods: str | list[str] = "baseline,lora,full", config: TrainConfig
                            "(one per method): pass another --output")
     if output.exists() and not output.is_dir():
         raise LightftError(f"--output {output} is a file; pass a directory for the comparison")
-    Session(cfg)  # check data, columns, labels and model up front: errors surface here, once
+    session = Session(cfg)  # check data, columns, labels and model up front: errors surface here, once
     output.mkdir(parents=True, exist_ok=True)
 
     runs: dict[str, dict] = {}
@@ -132,10 +132,11 @@ def compare(methods: str | list[str] = "baseline,lora,full", config: TrainConfig
     rows = []
     if BASELINE in names:
         base = next((r for r in runs.values() if "baseline" in r), None)
-        if base is None:
-            from lightft.pipeline import evaluate
+        if base is None:  # no method trained here: the same test rows the methods' runs use
+            from lightft.model.load import load_model
 
-            base = {"baseline": evaluate(cfg.model, cfg.data, **_eval_overrides(cfg))}
+            model = load_model(cfg.model, session.splits.labels, seed=cfg.seed, max_length=cfg.max_length)
+            base = {"baseline": session.evaluate(model.to(session.device), "test", "baseline (untrained head) on test")}
         rows.append(_row(BASELINE, base, "baseline"))
     rows += [_row(m, runs[m]) for m in trained]
     shared = {k: v for k, v in cfg.to_dict().items() if k not in ("method", "output")}  # per-method runs hold those
@@ -162,9 +163,3 @@ def _check_reusable(directory: Path, child: TrainConfig) -> None:
     if diffs:
         raise LightftError(f"{directory} holds a finished run with other settings: {'; '.join(diffs)}; pass another "
                            f"--output, or delete {directory} to train it again")
-
-
-def _eval_overrides(cfg: TrainConfig) -> dict:
-    keep = ("text_column", "label_column", "validation_fraction", "limit_train", "limit_eval", "max_length",
-            "eval_batch_size", "seed", "quiet", "precision")
-    return {k: getattr(cfg, k) for k in keep}

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import platform
 import time
+import warnings
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -17,11 +18,11 @@ from typing import Any
 import torch
 
 from lightft import rundir
-from lightft.config import TrainConfig
+from lightft.config import TrainConfig, flag
 from lightft.data import prepare_splits
 from lightft.data.batching import TokenizedDataset
 from lightft.data.tokenize import tokenize
-from lightft.errors import LightftError
+from lightft.errors import LightftError, LightftWarning
 from lightft.evaluate import evaluate_split
 from lightft.methods import count_parameters, get_method
 from lightft.model import Forward, head_module_names, load_model, load_tokenizer
@@ -129,6 +130,7 @@ def train(config: TrainConfig | str | Path | None = None, **overrides) -> RunRes
     """
     cfg = resolve_config(config, **overrides)
     method = get_method(cfg.method)
+    _warn_unused_method_flags(method, overrides)
     cfg.model, cfg.data = _absolute_if_local(cfg.model), _absolute_if_local(cfg.data)
     cfg.lr = cfg.lr if cfg.lr is not None else method.lr
     output = Path(cfg.output) if cfg.output else default_output(cfg)
@@ -183,12 +185,29 @@ def train(config: TrainConfig | str | Path | None = None, **overrides) -> RunRes
     return RunResult(output, metrics, cfg)
 
 
+def _warn_unused_method_flags(method, typed: dict) -> None:
+    """A method flag typed for a method that ignores it (``--rank`` with ``--method ia3``) is worth one warning."""
+    from lightft.methods import METHODS
+
+    method_flags = {opt for m in METHODS.values() for opt in m.options}
+    unused = [name for name in typed if name in method_flags and name not in method.options]
+    if unused:
+        warnings.warn(f"{', '.join('--' + flag(n) for n in unused)} not used by --method {method.name} (it reads "
+                      f"{', '.join('--' + flag(o) for o in method.options) or 'no method flags'})", LightftWarning,
+                      stacklevel=3)
+
+
 def _check_head_trains(model, head: list[str], method: str) -> None:
     """A head left frozen is the most reported peft bug; make it impossible."""
     names = [n for n, p in model.named_parameters() if not p.requires_grad]
     frozen = [n for n in names if any(f".{h}." in f".{n}" and "original_module" not in n for h in head)]
     if frozen:
         raise RuntimeError(f"method {method!r} left classifier-head parameters frozen: {frozen[:3]}")
+
+
+# What evaluate() takes beside model/data/split/base_model (`lightft eval`'s flags).
+EVAL_OPTIONS = ("text_column", "label_column", "validation_fraction", "limit_eval", "max_length", "eval_batch_size",
+                "seed", "quiet", "precision", "unpadded", "max_tokens")
 
 
 def evaluate(model: str, data: str, *, split: str = "test", base_model: str | None = None,
@@ -202,6 +221,10 @@ def evaluate(model: str, data: str, *, split: str = "test", base_model: str | No
     """
     if split not in ("validation", "test"):
         raise LightftError(f"--split must be validation or test, got {split!r}")
+    unused = sorted(set(overrides) - set(EVAL_OPTIONS))
+    if unused:
+        raise LightftError(f"evaluate() does not use {', '.join(unused)}; it takes {', '.join(EVAL_OPTIONS)} "
+                           "(and writes nothing: save the returned metrics yourself)")
     run = Path(model)
     if (run / rundir.CONFIG).is_file():
         from lightft.predict import load

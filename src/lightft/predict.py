@@ -40,9 +40,16 @@ class Predictor:
         self.precision = resolve_precision(self.config.precision, self.device)
         from transformers import AutoTokenizer
 
-        with quiet_transformers():
-            self.tokenizer = AutoTokenizer.from_pretrained(str(self.path), local_files_only=True)
-            self.model = self.method.load(self.config, self.labels, self.path).to(self.device).eval()
+        try:
+            with quiet_transformers():
+                self.tokenizer = AutoTokenizer.from_pretrained(str(self.path), local_files_only=True)
+                self.model = self.method.load(self.config, self.labels, self.path).to(self.device).eval()
+        except LightftError:
+            raise
+        except Exception as exc:  # missing or truncated files: whatever the loaders raise, the user needs one line
+            reason = (str(exc).splitlines() or [type(exc).__name__])[0][:200]
+            raise LightftError(f"run directory {self.path} is damaged or incomplete ({type(exc).__name__}: {reason}); "
+                               "restore it from a copy or train it again") from None
         self.model.requires_grad_(False)
         store_frozen_in_bf16(self.model, self.precision, self.device)  # what autocast would cast at every batch
 

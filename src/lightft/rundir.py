@@ -58,8 +58,17 @@ def read_json(path: Path) -> Any:
 
 
 def check_output_free(output: Path) -> None:
+    """Before any work: ``output`` does not exist yet and can be created (its nearest existing folder is writable)."""
+    output = Path(output)
     if output.exists():
         raise LightftError(f"output directory {output} already exists; pass a new --output or remove it")
+    parent = output.absolute().parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise LightftError(f"--output {output} cannot be created: {parent} is a file; pass another --output")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise LightftError(f"--output {output} cannot be created: {parent} is not writable; pass another --output")
 
 
 @contextlib.contextmanager

@@ -48,4 +48,11 @@ class LabelMap:
 
     @classmethod
     def load(cls, path: Path) -> "LabelMap":
-        return cls(tuple(read_json(path)["labels"]))
+        try:
+            labels = read_json(path)["labels"]
+            if not isinstance(labels, list) or len(labels) < 2:
+                raise ValueError("expected a list of at least 2 labels")
+        except (ValueError, KeyError, TypeError) as exc:  # json.JSONDecodeError is a ValueError
+            raise LightftError(f"{path} is damaged ({exc}); restore the run directory from a copy or train it "
+                               "again") from None
+        return cls(tuple(labels))
