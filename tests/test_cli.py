@@ -317,3 +317,9 @@ def test_sigterm_cleans_up_like_ctrl_c(bad, capsys, monkeypatch):
     monkeypatch.setattr(lightft, "train", killed)
     code, _, err = run_cli(["train", "--model", "m", "--data", "d"], capsys)
     assert (code, err) == (130, "interrupted\n")
+
+
+def test_usage_errors_are_one_line(capsys):
+    code, _, err = run_cli(["train", "--epochs", "x"], capsys)
+    assert code == 2
+    assert err == "error: argument --epochs: invalid int value: 'x' (see `lightft train --help`)\n"

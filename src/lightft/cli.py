@@ -73,8 +73,15 @@ def config_overrides(args: argparse.Namespace) -> dict:
     return {k: v for k, v in vars(args).items() if k in names}
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with usage errors on one line like every other lightft error."""
+
+    def error(self, message):
+        self.exit(2, f"error: {message} (see `{self.prog} --help`)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="lightft",
         description="Parameter-efficient fine-tuning of pretrained text encoders for classification. Measure the "
                     "out-of-the-box baseline, train LoRA (well under 1% of the weights) or any other method, compare "

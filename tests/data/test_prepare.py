@@ -106,3 +106,25 @@ def test_labels_that_would_silently_become_extra_classes(tmp_path, bad, message)
     path.write_text("".join(json.dumps(r) + "\n" for r in rows).replace("NaN", "NaN"))
     with pytest.raises(LightftError, match=message):
         prepare_splits(str(tmp_path))
+
+
+def test_same_column_for_text_and_label(tmp_path):
+    write_jsonl(tmp_path / "train.jsonl", synthetic_rows(20, 0))
+    with pytest.raises(LightftError, match=r"column 'text' is both the text and the label column"):
+        prepare_splits(str(tmp_path), label_column="text")
+
+
+def test_tab_separated_file_named_csv(tmp_path):
+    (tmp_path / "train.csv").write_text("text\tlabel\n" + "".join(f"row {i}\t{i % 2}\n" for i in range(20)))
+    with pytest.raises(LightftError, match=r"the header is one column, 'text\\tlabel', so the file is not "
+                                           r"comma-separated; name a tab-separated file \.tsv"):
+        prepare_splits(str(tmp_path))
+
+
+def test_unseen_labels_are_listed_briefly(tmp_path):
+    rows = synthetic_rows(20, 0)
+    write_jsonl(tmp_path / "train.jsonl", rows)
+    write_jsonl(tmp_path / "test.jsonl", [{"text": f"t{i}", "label": f"label {i}"} for i in range(50)])
+    with pytest.raises(LightftError, match=r"'label 15' and 42 more appear in the test split \(50 rows\)") as info:
+        prepare_splits(str(tmp_path))
+    assert len(str(info.value)) < 300

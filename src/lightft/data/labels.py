@@ -38,8 +38,8 @@ class LabelMap:
         if unknown:
             count = sum(1 for v in labels if v not in index)
             raise LightftError(
-                f"label(s) {', '.join(map(repr, unknown))} appear in the {split} split ({count} rows) but never in "
-                f"train, which has {', '.join(map(repr, map(str, self.names)))}; fix the labels or drop those rows"
+                f"label(s) {_some(unknown)} appear in the {split} split ({count} rows) but never in "
+                f"train, which has {_some([str(n) for n in self.names])}; fix the labels or drop those rows"
             )
         return [index[v] for v in labels]
 
@@ -56,3 +56,9 @@ class LabelMap:
             raise LightftError(f"{path} is damaged ({exc}); restore the run directory from a copy or train it "
                                "again") from None
         return cls(tuple(labels))
+
+
+def _some(values: list[str], shown: int = 8) -> str:
+    """Up to ``shown`` values for a message (a wrong --label-column can make thousands of 'labels')."""
+    listed = ", ".join(repr(v if len(v) <= 40 else v[:37] + "...") for v in values[:shown])
+    return listed + (f" and {len(values) - shown} more" if len(values) > shown else "")

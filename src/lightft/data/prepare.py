@@ -61,9 +61,18 @@ def _pick_column(table: Table, requested: str | None, defaults: Sequence[str], r
         others = [c for c in others if any(isinstance(v, str) for v in table[c][:100])]
     if len(others) == 1:
         return others[0]
+    if len(columns) == 1 and any(sep in columns[0] for sep in ("\t", ";", "|")):
+        raise LightftError(f"the header is one column, {columns[0]!r}, so the file is not comma-separated; name a "
+                           "tab-separated file .tsv, or save it with commas")
     raise LightftError(
         f"cannot tell which column holds the {role}; the columns are: {', '.join(columns)}; pass {flag} NAME"
     )
+
+
+def _distinct_columns(text_col: str, label_col: str, table: Table) -> None:
+    if text_col == label_col:
+        raise LightftError(f"column {text_col!r} is both the text and the label column; the columns are: "
+                           f"{', '.join(table)}; pass --text-column and --label-column with two different ones")
 
 
 def _normalise_labels(values: list[Any], split: str, column: str) -> list[Any]:
@@ -168,6 +177,7 @@ def prepare_splits(
     first = tables.get("train", tables.get("all"))
     text_col = _pick_column(first, text_column, TEXT_DEFAULTS, "text", "--text-column")
     label_col = _pick_column(first, label_column, LABEL_DEFAULTS, "label", "--label-column", exclude=text_col)
+    _distinct_columns(text_col, label_col, first)
 
     raw: dict[str, tuple[list[str], list[Any]]] = {}
     for split, table in tables.items():
@@ -214,6 +224,8 @@ def prepare_splits(
     if len(set(train.labels)) < 2 and not trained_map:
         raise LightftError(
             f"the training subset has a single class after --limit-train {limit_train}; raise --limit-train"
+            if limit_train else f"the training rows left after carving out validation/test (--validation-fraction "
+                                f"{validation_fraction}) have a single class; lower --validation-fraction or add rows"
         )
     for split_name, split in (("validation", validation), ("test", test)):
         if len(split) == 0:
@@ -228,6 +240,7 @@ def _evaluation_split(tables: dict[str, Table], name: str, split: str, text_colu
     table, first = tables[key], tables.get("train", tables[key])
     text_col = _pick_column(first, text_column, TEXT_DEFAULTS, "text", "--text-column")
     label_col = _pick_column(first, label_column, LABEL_DEFAULTS, "label", "--label-column", exclude=text_col)
+    _distinct_columns(text_col, label_col, first)
     for col, role, flag in ((text_col, "text", "--text-column"), (label_col, "label", "--label-column")):
         if col not in table:
             raise LightftError(f"{role} column {col!r} ({flag}) not found in the {split} data; its columns are: "
