@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import types
@@ -128,13 +129,11 @@ class TrainConfig:
                 if not isinstance(value, str):
                     problems.append(f"--{flag(f.name)} must be a string, got {value!r} ({type(value).__name__})")
                 continue
-            try:
-                if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-                    raise ValueError
-                converted = base(value) if base is float or isinstance(value, (int, str)) else None
-                if converted is None or (base is float and not math.isfinite(converted)):
-                    raise ValueError
-            except (ValueError, OverflowError):
+            converted = None  # int fields take ints or digit strings; float fields ints, floats or numeric strings
+            if not isinstance(value, bool) and isinstance(value, (int, str) if base is int else (int, float, str)):
+                with contextlib.suppress(ValueError, OverflowError):
+                    converted = base(value)
+            if converted is None or (base is float and not math.isfinite(converted)):
                 kind = "a finite number" if base is float else "a whole number"
                 problems.append(f"--{flag(f.name)} must be {kind}, got {value!r}")
                 continue
