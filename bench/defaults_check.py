@@ -38,7 +38,7 @@ import torch  # noqa: E402
 
 import lightft  # noqa: E402
 from lightft.data.prepare import prepare_splits  # noqa: E402
-from lightft.evaluate.metrics import classification_metrics  # noqa: E402
+from lightft.evaluation.metrics import classification_metrics  # noqa: E402
 from lightft.quickstart import minilm_path  # noqa: E402
 from lightft.runtime import default_device, resolve_precision  # noqa: E402
 

@@ -25,7 +25,7 @@ from lightft.config import TrainConfig  # noqa: E402
 from lightft.data.batching import train_batches  # noqa: E402
 from lightft.methods import get_method  # noqa: E402
 from lightft.model.forward import Forward  # noqa: E402
-from lightft.train.optim import build_optimizer  # noqa: E402
+from lightft.training.optim import build_optimizer  # noqa: E402
 
 
 def profile_steps(ids, labels, bs: int, dropout: float, steps: int = 5) -> None:

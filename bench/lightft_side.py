@@ -13,12 +13,12 @@ import torch
 
 from lightft.config import TrainConfig
 from lightft.data.batching import TokenizedDataset
-from lightft.evaluate import predict_logits
+from lightft.evaluation import predict_logits
 from lightft.methods import count_parameters, get_method
 from lightft.model.forward import Forward
 from lightft.runtime import (make_accelerator, peak_memory_mb, reset_peak_memory, resolve_precision, seed_everything,
                              store_frozen_in_bf16)
-from lightft.train import Hyper, fit
+from lightft.training import Hyper, fit
 
 
 def compile_failed(forward: Forward) -> bool:

@@ -40,7 +40,7 @@ def window_means(losses: list[float]) -> tuple[float, float]:
 
 
 def accuracy(model, ids, labels) -> float:
-    from lightft.evaluate import predict_logits
+    from lightft.evaluation import predict_logits
     from lightft.model.forward import Forward
 
     device = next(model.parameters()).device

@@ -323,3 +323,27 @@ def test_usage_errors_are_one_line(capsys):
     code, _, err = run_cli(["train", "--epochs", "x"], capsys)
     assert code == 2
     assert err == "error: argument --epochs: invalid int value: 'x' (see `lightft train --help`)\n"
+
+
+def test_help_and_import_do_not_load_torch():
+    """`import lightft` and `lightft --help` answer without importing torch (seconds saved on every call)."""
+    import subprocess
+    import sys
+
+    code = ("import sys, lightft\nfrom lightft.cli import run\ntry:\n    run(['train', '--help'])\n"
+            "except SystemExit:\n    pass\nassert 'torch' not in sys.modules, 'torch was imported'")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0 and "--method" in done.stdout, done.stderr
+
+
+def test_api_names_survive_submodule_imports():
+    """The public functions are not shadowed by the modules behind them once those are imported."""
+    import lightft
+    import lightft.comparison
+    import lightft.evaluation
+    import lightft.pipeline
+    import lightft.training.loop
+
+    for name in ("train", "evaluate", "compare", "load"):
+        assert callable(getattr(lightft, name)) and not isinstance(getattr(lightft, name), type(lightft)), name
+    assert {"train", "evaluate", "compare", "load", "Predictor"} <= set(dir(lightft))

@@ -7,13 +7,38 @@ The Python API mirrors the CLI::
     lightft.evaluate("path/to/encoder", "path/to/data")          # the out-of-the-box baseline
     lightft.load(run.path).predict(["a great film", "a dull film"])
     lightft.compare("baseline,lora,full", model=..., data=...)
+
+The names below are imported on first use, so ``import lightft`` (and ``lightft --help``) does not pay for
+torch and transformers until something needs them.
 """
 
-from lightft.compare import compare
+from __future__ import annotations
+
+import importlib
+import typing
+
 from lightft.config import TrainConfig
 from lightft.errors import LightftError
-from lightft.pipeline import RunResult, evaluate, train
-from lightft.predict import Predictor, load
+
+if typing.TYPE_CHECKING:
+    from lightft.comparison import Comparison, compare
+    from lightft.pipeline import RunResult, evaluate, train
+    from lightft.predict import Predictor, load
 
 __version__ = "0.1.0"
-__all__ = ["LightftError", "Predictor", "RunResult", "TrainConfig", "compare", "evaluate", "load", "train"]
+_LAZY = {"compare": "lightft.comparison", "Comparison": "lightft.comparison", "evaluate": "lightft.pipeline",
+         "train": "lightft.pipeline", "RunResult": "lightft.pipeline", "load": "lightft.predict",
+         "Predictor": "lightft.predict"}
+__all__ = ["LightftError", "TrainConfig", *_LAZY]
+
+
+def __getattr__(name: str):
+    if name not in _LAZY:
+        raise AttributeError(f"module 'lightft' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_LAZY[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -23,7 +23,7 @@ from lightft.data import prepare_splits
 from lightft.data.batching import TokenizedDataset
 from lightft.data.tokenize import tokenize
 from lightft.errors import LightftError, LightftWarning
-from lightft.evaluate import evaluate_split
+from lightft.evaluation import evaluate_split
 from lightft.methods import count_parameters, get_method
 from lightft.model import Forward, head_module_names, load_model, load_tokenizer
 from lightft.report import render_report
@@ -34,8 +34,8 @@ from lightft.runtime import (
     seed_everything,
     store_frozen_in_bf16,
 )
-from lightft.train import Hyper, fit
-from lightft.train.loop import restore
+from lightft.training import Hyper, fit
+from lightft.training.loop import restore
 
 
 @dataclass

@@ -13,7 +13,7 @@ from lightft.config import TrainConfig
 from lightft.data.labels import LabelMap
 from lightft.data.tokenize import tokenize
 from lightft.errors import LightftError
-from lightft.evaluate import predict_logits
+from lightft.evaluation import predict_logits
 from lightft.methods import get_method
 from lightft.model.forward import Forward
 from lightft.model.load import quiet_transformers

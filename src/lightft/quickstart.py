@@ -6,7 +6,7 @@ import importlib.util
 from datetime import datetime
 from pathlib import Path
 
-from lightft.compare import Comparison, compare
+from lightft.comparison import Comparison, compare
 from lightft.errors import LightftError
 
 SAMPLE = Path(__file__).resolve().parent / "data" / "samples" / "imdb"

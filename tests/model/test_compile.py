@@ -7,7 +7,7 @@ import torch
 
 from lightft.data.batching import bucket_length
 from lightft.errors import LightftWarning
-from lightft.evaluate import predict_logits
+from lightft.evaluation import predict_logits
 from lightft.model import compiled as compiled_module
 from lightft.model import forward as forward_module
 from lightft.model.forward import Forward

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from lightft.evaluate.metrics import classification_metrics
+from lightft.evaluation.metrics import classification_metrics
 
 
 def test_metrics_on_a_known_confusion():

@@ -1,5 +1,5 @@
 """Train: the optimisation loop (on accelerate), its optimizer/schedule, and best-epoch selection."""
 
-from lightft.train.loop import FitResult, Hyper, fit
+from lightft.training.loop import FitResult, Hyper, fit
 
 __all__ = ["FitResult", "Hyper", "fit"]

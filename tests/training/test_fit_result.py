@@ -2,7 +2,7 @@
 
 import pytest
 
-from lightft.train.loop import FitResult
+from lightft.training.loop import FitResult
 
 
 def result(**kw):

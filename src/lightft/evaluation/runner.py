@@ -12,7 +12,7 @@ from torch import nn
 from lightft import progress
 from lightft.data.batching import eval_batches
 from lightft.model.forward import Forward
-from lightft.evaluate.metrics import classification_metrics
+from lightft.evaluation.metrics import classification_metrics
 from lightft.runtime import autocast
 
 

@@ -26,7 +26,7 @@ from lightft.errors import LightftError
 from lightft.methods.base import TrainingHooks
 from lightft.model.forward import Forward
 from lightft.runtime import peak_memory_mb, reset_peak_memory
-from lightft.train.optim import build_optimizer, linear_warmup_decay
+from lightft.training.optim import build_optimizer, linear_warmup_decay
 
 LOG_EVERY = 20
 
