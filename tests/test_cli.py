@@ -347,3 +347,25 @@ def test_api_names_survive_submodule_imports():
     for name in ("train", "evaluate", "compare", "load"):
         assert callable(getattr(lightft, name)) and not isinstance(getattr(lightft, name), type(lightft)), name
     assert {"train", "evaluate", "compare", "load", "Predictor"} <= set(dir(lightft))
+
+
+def test_ctrl_c_during_the_library_import_waits_for_it_then_stops(capsys, monkeypatch):
+    """An interrupt while torch loads is held until the import ends (a half-imported numpy fails later with a
+    RecursionError traceback), then stops the command cleanly."""
+    import importlib
+    import os
+    import signal
+
+    import lightft.cli
+
+    finished, real_import = [], importlib.import_module
+
+    def slow_import(name):
+        os.kill(os.getpid(), signal.SIGINT)
+        finished.append(name)  # reached: the signal did not interrupt the import
+        return real_import(name)
+
+    monkeypatch.setattr(lightft.cli.importlib, "import_module", slow_import)
+    code, _, err = run_cli(["train", "--model", "m", "--data", "d"], capsys)
+    assert (code, err, finished) == (130, "interrupted\n", ["lightft.pipeline"])
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler

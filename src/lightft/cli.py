@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import importlib
 import json
 import os
 import signal
@@ -219,6 +220,8 @@ def run(argv: list[str] | None = None) -> int:
         return 0
     if getattr(args, "quiet", False):
         os.environ["TQDM_DISABLE"] = "1"
+    if args.command != "methods":
+        _import_uninterrupted("lightft.pipeline")
     import lightft
 
     if args.command == "train":
@@ -259,6 +262,21 @@ def run(argv: list[str] | None = None) -> int:
         print(comparison.markdown())
         print(f"\nruns and compare.md in {comparison.path}")
     return 0
+
+
+def _import_uninterrupted(module: str) -> None:
+    """Import torch, transformers and peft (through MODULE) with Ctrl-C and SIGTERM held until the import ends.
+    An interrupt in the middle of numpy's or torch's import leaves them half-initialised, and the next use then
+    fails with an unrelated RecursionError traceback instead of a clean `interrupted`."""
+    held: list[int] = []
+    previous = {sig: signal.signal(sig, lambda signum, frame: held.append(signum)) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        importlib.import_module(module)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if held:
+        raise KeyboardInterrupt
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None, _default=warnings.showwarning):
