@@ -15,7 +15,14 @@ CONTRACT = {"config.yaml", "labels.json", "metrics.json", "report.md", "tokenize
 
 
 def test_lora_run_directory_contract(fast, tmp_path):
-    run = lightft.train(method="lora", **fast)
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        run = lightft.train(method="lora", **fast)
+    assert not [w for w in caught if "is_gradient_checkpointing" in str(w.message)], "peft's deprecation noise"
+    saved = json.loads((run.path / "adapter_config.json").read_text())["modules_to_save"]
+    assert len(saved) == len(set(saved)) and "classifier" in saved
     files = {p.name for p in run.path.iterdir()}
     assert CONTRACT | {"adapter_config.json", "adapter_model.safetensors"} <= files
     assert not any(p.name.endswith((".bin", ".pt", ".pkl")) for p in run.path.iterdir())
@@ -31,6 +38,19 @@ def test_lora_run_directory_contract(fast, tmp_path):
     assert cfg["lr"] == 1e-3 and cfg["method"] == "lora" and cfg["output"] == fast["output"]
     assert "lora (best epoch" in (run.path / "report.md").read_text()
     assert not list(run.path.parent.glob(".*partial*")), "no staging directory left behind"
+
+
+
+def test_epoch_train_loss_is_the_mean_of_all_its_steps(fast):
+    """history's train_loss covers the whole epoch, not only the steps since the last logged window."""
+    run = lightft.train(method="head", **{**fast, "batch_size": 4, "baseline": False})
+    curve, history = run.metrics["train"]["loss_curve"], run.metrics["history"]
+    per_epoch = run.metrics["train"]["samples"] // 2 // 4  # 108 rows / 4 = 27 steps per epoch
+    assert [step for step, _ in curve] == [20, per_epoch, 40, 2 * per_epoch]
+    (s1, l1), (s2, l2), (s3, l3), (s4, l4) = curve
+    assert history[0]["train_loss"] == pytest.approx((s1 * l1 + (s2 - s1) * l2) / s2, abs=1e-4)
+    assert history[1]["train_loss"] == pytest.approx(((s3 - s2) * l3 + (s4 - s3) * l4) / (s4 - s2), abs=1e-4)
+    assert history[0]["train_loss"] != l2
 
 
 def test_config_yaml_reruns_the_same_run(fast, tmp_path):

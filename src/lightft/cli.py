@@ -13,7 +13,7 @@ import typing
 import warnings
 from pathlib import Path
 
-from lightft.config import TrainConfig, base_type, field_types, flag
+from lightft.config import EVAL_OPTIONS, PRECISION_CHOICES, TrainConfig, base_type, field_types, flag
 from lightft.errors import LightftError, LightftWarning
 
 BASE_MODEL_HELP = ("Where the run's base model is now, if it moved since training (adapter runs load their base "
@@ -22,6 +22,11 @@ EVAL_HELP = {
     "limit_eval": "Evaluate a seeded random subset of N rows (default: every row; a run's own --limit-eval is "
                   "not inherited).",
     "max_length": "Truncate texts to this many tokens (default: the run's; 256 for a bare model).",
+    "seed": "Seed of a bare model's untrained head and of the --limit-eval subset (default: 42).",
+    "precision": "Number format: auto (bf16 where the hardware computes it natively), bf16 or fp32 (default: the "
+                 "run's; auto for a bare model).",
+    "unpadded": "Padding-free forward: auto (on CUDA for supported models), on or off (default: the run's; auto for "
+                "a bare model).",
 }
 
 EXAMPLES = {
@@ -42,19 +47,19 @@ EXAMPLES = {
 
 
 def add_config_flags(parser: argparse.ArgumentParser, skip: tuple[str, ...] = (),
-                     help_overrides: dict[str, str] | None = None) -> None:
-    """One flag per TrainConfig field, grouped, with the field's help and default. Defaults are SUPPRESSed so
-    only flags the user typed override --config."""
+                     help_overrides: dict[str, str] | None = None, only: tuple[str, ...] | None = None) -> None:
+    """One flag per TrainConfig field (or per field in ``only``), grouped, with the field's help and default (a
+    help override states its own default). Defaults are SUPPRESSed so only flags the user typed override --config."""
     types_ = field_types()
     help_overrides = help_overrides or {}
     groups: dict[str, argparse._ArgumentGroup] = {}
     for f in dataclasses.fields(TrainConfig):
-        if f.name in skip:
+        if f.name in skip or (only is not None and f.name not in only):
             continue
         meta = f.metadata
         group = groups.setdefault(meta["group"], parser.add_argument_group(meta["group"]))
         tp = base_type(types_[f.name])
-        default = "" if f.default is None else f" (default: {f.default})"
+        default = "" if f.default is None or f.name in help_overrides else f" (default: {f.default})"
         help_ = help_overrides.get(f.name, meta["help"])
         if tp is bool:  # --x / --no-x, so a flag can undo what a --config file set
             group.add_argument(f"--{flag(f.name)}", action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS,
@@ -65,8 +70,9 @@ def add_config_flags(parser: argparse.ArgumentParser, skip: tuple[str, ...] = ()
             help_ += f" Choices: {', '.join(choices)}."
         group.add_argument(f"--{flag(f.name)}", type=tp, default=argparse.SUPPRESS, metavar=meta["metavar"],
                            choices=choices, help=help_ + default)
-    parser.add_argument("--config", metavar="FILE", help="Start from a config.yaml (e.g. an earlier run's); flags you "
-                        "type override its values.")
+    if only is None:
+        parser.add_argument("--config", metavar="FILE", help="Start from a config.yaml (e.g. an earlier run's); flags "
+                            "you type override its values.")
 
 
 def config_overrides(args: argparse.Namespace) -> dict:
@@ -91,6 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
                "Each subcommand has its own --help.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    parser.commands = sub.choices  # name -> subcommand parser
 
     def command(name, help_, description=None):
         return sub.add_parser(name, help=help_, description=description or help_, epilog=EXAMPLES.get(name),
@@ -116,30 +123,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("target", metavar="MODEL_OR_RUN", help="A run directory, or a model (path or hub id) to evaluate "
                    "with its untrained head.")
     p.add_argument("--data", required=True, metavar="PATH_OR_NAME", help="Labelled data, as for train.")
-    p.add_argument("--split", default="test", choices=["validation", "test"],
+    p.add_argument("--split", default=argparse.SUPPRESS, choices=["validation", "test"],
                    help="Split of a data directory to evaluate (default: test); a single file is evaluated whole.")
     p.add_argument("--output", metavar="FILE", help="Also write the metrics as JSON to FILE.")
     p.add_argument("--base-model", metavar="PATH_OR_ID", help=BASE_MODEL_HELP)
-    for name in ("text_column", "label_column", "validation_fraction", "limit_eval", "max_length", "eval_batch_size",
-                 "seed", "quiet"):
-        f = next(x for x in dataclasses.fields(TrainConfig) if x.name == name)
-        tp = base_type(field_types()[name])
-        help_ = EVAL_HELP.get(name, f.metadata["help"])
-        if tp is bool:
-            p.add_argument(f"--{flag(name)}", action="store_true", default=argparse.SUPPRESS, help=help_)
-        else:
-            shown = "" if f.default is None or name in EVAL_HELP else f" (default: {f.default})"
-            p.add_argument(f"--{flag(name)}", type=tp, default=argparse.SUPPRESS, metavar=f.metadata["metavar"],
-                           help=help_ + shown)
+    add_config_flags(p, only=EVAL_OPTIONS, help_overrides=EVAL_HELP)
     p = command("predict", "Label texts with a trained run.")
     p.add_argument("run", metavar="RUN_DIR", help="A run directory written by train or compare.")
     p.add_argument("texts", nargs="*", metavar="TEXT", help="Texts to classify.")
-    p.add_argument("--file", metavar="FILE", help="Read texts from a .txt (one per line), .jsonl or .csv file.")
+    p.add_argument("--file", metavar="FILE", help="Read texts from a .txt file (one per line), a .jsonl, .csv, .tsv "
+                   "or .parquet file (gzipped .jsonl.gz too), or - for standard input (one per line).")
     p.add_argument("--text-column", metavar="NAME", help="Column of --file holding the text (default: detected).")
     p.add_argument("--output", metavar="FILE", help="Write JSON Lines (text, label, score, probabilities) to FILE "
                    "instead of a table on stdout.")
     p.add_argument("--batch-size", type=int, default=64, metavar="N", help="Texts per batch (default: 64).")
     p.add_argument("--base-model", metavar="PATH_OR_ID", help=BASE_MODEL_HELP)
+    p.add_argument("--precision", choices=PRECISION_CHOICES, metavar="P", help="Number format: auto (bf16 where the "
+                   "hardware computes it natively), bf16 or fp32, e.g. for logits equal to plain transformers/peft "
+                   "(default: the run's).")
     p.add_argument("--compile", action="store_true", help="torch.compile the model first: meant for many texts on "
                    "a GPU (not yet measured there); compiling takes a minute or more.")
     command("methods", "List every method with what it trains, its flags and defaults.")
@@ -188,7 +189,7 @@ def _predict(args) -> None:
         texts += read_texts(args.file, args.text_column)
     if not texts:
         raise LightftError("no texts to predict; pass texts as arguments or --file FILE")
-    results = load(args.run, compile=args.compile, base_model=args.base_model).predict(
+    results = load(args.run, compile=args.compile, base_model=args.base_model, precision=args.precision).predict(
         texts, batch_size=args.batch_size, quiet=True)
     if args.output:
         from lightft.rundir import atomic_write_text
@@ -199,7 +200,7 @@ def _predict(args) -> None:
     labels = list(results[0]["probabilities"])
     print("\t".join(["label", "score", *[f"p({lb})" for lb in labels], "text"]))
     for r in results:
-        text = r["text"].replace("\n", " ")
+        text = " ".join(r["text"].split())  # one table row: no tabs or newlines from the text
         short = text if len(text) <= 70 else text[:67] + "..."
         print("\t".join([str(r["label"]), f"{r['score']:.4f}", *[f"{r['probabilities'][lb]:.4f}" for lb in labels], short]))
 
@@ -207,14 +208,21 @@ def _predict(args) -> None:
 def _print_eval(metrics: dict) -> None:
     from lightft.report import markdown_table
 
-    print(f"{metrics['kind']} {metrics['model']} on {metrics['data']['name']} {metrics['split']} ({metrics['n']} rows)")
+    where = metrics["data"]["source"] if metrics["split"] == "file" else f"{metrics['data']['name']} {metrics['split']}"
+    print(f"{metrics['kind']} {metrics['model']} on {where} ({metrics['n']} rows)")
     print(markdown_table(["accuracy", "macro-F1", "loss"], [[f"{100 * metrics['accuracy']:.2f}%",
                                                             f"{100 * metrics['macro_f1']:.2f}%", f"{metrics['loss']:.4f}"]]))
 
 
 def run(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args, unknown = parser.parse_known_args(argv)
+    if args.command == "predict":  # texts and options in any order: `predict RUN --base-model DIR "text"`
+        args = parser.commands["predict"].parse_intermixed_args(argv[argv.index("predict") + 1:])
+        args.command = "predict"
+    elif unknown:
+        parser.commands.get(args.command, parser).error(f"unrecognized arguments: {' '.join(unknown)}")
     if args.command is None:
         parser.print_help()
         return 0
@@ -238,14 +246,14 @@ def run(argv: list[str] | None = None) -> int:
             config.output = None  # a run's config.yaml names that run's directory, not a place for a comparison
         comparison = lightft.compare(args.methods, config, **config_overrides(args))
         print(comparison.markdown())
-        print(f"\nwritten: {comparison.path / 'compare.md'} and compare.json")
+        print(f"\nwritten: {comparison.path / 'compare.md'}, compare.json and compare.svg")
     elif args.command == "eval":
         if args.output:
             from lightft.rundir import check_output_file
 
             check_output_file(Path(args.output), "--output")
         overrides = {k: v for k, v in vars(args).items() if k not in ("command", "target", "data", "split", "output")}
-        metrics = lightft.evaluate(args.target, args.data, split=args.split, **overrides)
+        metrics = lightft.evaluate(args.target, args.data, split=getattr(args, "split", None), **overrides)
         _print_eval(metrics)
         if args.output:
             from lightft.rundir import write_json
@@ -293,8 +301,6 @@ def _terminate(signum, frame):
 
 def main(argv: list[str] | None = None) -> None:
     warnings.showwarning = _show_warning
-    # peft calls a transformers method that warns on every model it wraps; nothing a user can act on.
-    warnings.filterwarnings("ignore", message=r".*is_gradient_checkpointing.*", category=FutureWarning)
     previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         code = run(argv)

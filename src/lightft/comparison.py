@@ -39,7 +39,7 @@ class Comparison:
 
 
 def parse_methods(spec: str | list[str]) -> list[str]:
-    names = [m.strip() for m in spec.split(",")] if isinstance(spec, str) else list(spec)
+    names = [m.strip() for m in spec.split(",") if m.strip()] if isinstance(spec, str) else list(spec)
     if names == ["all"]:
         return [BASELINE, *METHODS]
     unknown = [m for m in names if m not in METHODS and m != BASELINE]

@@ -17,6 +17,9 @@ from lightft.errors import LightftError
 
 SELECT_CHOICES = ("macro_f1", "accuracy")
 PRECISION_CHOICES = ("auto", "bf16", "fp32")
+# The TrainConfig fields evaluating reads: `lightft eval`'s flags and `lightft.evaluate`'s keywords.
+EVAL_OPTIONS = ("text_column", "label_column", "validation_fraction", "limit_eval", "max_length", "eval_batch_size",
+                "seed", "quiet", "precision", "unpadded", "max_tokens")
 INIT_CHOICES = ("default", "gaussian", "orthogonal", "pissa", "olora", "mica")
 
 

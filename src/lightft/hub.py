@@ -33,8 +33,8 @@ def require_hub(kind: str, name: str, flag: str) -> None:
     """Raise a one-line error when ``name`` must come from the hub and the hub cannot be reached."""
     if not hub_reachable():
         why = "offline mode is set (HF_HUB_OFFLINE)" if offline_mode() else "the Hugging Face hub cannot be reached"
+        local = "model directory (saved with save_pretrained)" if kind == "model" else "file or directory"
         raise LightftError(
-            f"cannot download {kind} {name!r}: it is not a local path and {why}; "
-            f"pass a local {kind} path with {flag} (for a model, a directory saved with save_pretrained), "
-            "or connect to the internet"
+            f"{kind} {name!r} is not a local path, and it cannot be downloaded as a hub id: {why}; "
+            f"check the path, or pass an existing {local} with {flag}, or connect to the internet"
         )

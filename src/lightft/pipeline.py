@@ -18,7 +18,7 @@ from typing import Any
 import torch
 
 from lightft import rundir
-from lightft.config import TrainConfig, flag
+from lightft.config import EVAL_OPTIONS, TrainConfig, flag
 from lightft.data import prepare_splits
 from lightft.data.batching import TokenizedDataset
 from lightft.data.tokenize import tokenize
@@ -26,6 +26,7 @@ from lightft.errors import LightftError, LightftWarning
 from lightft.evaluation import evaluate_split
 from lightft.methods import count_parameters, get_method
 from lightft.model import Forward, head_module_names, load_model, load_tokenizer
+from lightft.model.load import check_max_length
 from lightft.report import render_report
 from lightft.runtime import (
     default_device,
@@ -205,22 +206,25 @@ def _check_head_trains(model, head: list[str], method: str) -> None:
         raise RuntimeError(f"method {method!r} left classifier-head parameters frozen: {frozen[:3]}")
 
 
-# What evaluate() takes beside model/data/split/base_model (`lightft eval`'s flags).
-EVAL_OPTIONS = ("text_column", "label_column", "validation_fraction", "limit_eval", "max_length", "eval_batch_size",
-                "seed", "quiet", "precision", "unpadded", "max_tokens")
 
 
-def evaluate(model: str, data: str, *, split: str = "test", base_model: str | None = None,
+def evaluate(model: str, data: str, *, split: str | None = None, base_model: str | None = None,
              **overrides) -> dict[str, Any]:
     """Evaluate a run directory, or a bare model with its untrained head (the out-of-the-box baseline).
 
-    Mirrors ``lightft eval MODEL_OR_RUN --data DATA``. A single file is evaluated whole; a directory's ``split``
-    file is used as it is, or carved from train as training did when the directory has none. ``limit_eval`` (a
+    Mirrors ``lightft eval MODEL_OR_RUN --data DATA``. A single file is evaluated whole (``split`` is then
+    "file"); a directory's ``split`` file (default: test) is used as it is, or carved from train as training did
+    when the directory has none. ``limit_eval`` (a
     seeded subset) applies only when given: a run's own ``--limit-eval`` is not inherited. ``base_model`` is
     where a run's base model lives now, if it moved.
     """
-    if split not in ("validation", "test"):
+    if split not in (None, "validation", "test"):
         raise LightftError(f"--split must be validation or test, got {split!r}")
+    single_file = Path(data).expanduser().is_file()
+    if single_file and split is not None:
+        warnings.warn(f"--split {split} is ignored: a single file ({data}) is evaluated whole", LightftWarning)
+    where = "file" if single_file else split or "test"  # what the metrics call it
+    split = "test" if single_file else where
     unused = sorted(set(overrides) - set(EVAL_OPTIONS))
     if unused:
         raise LightftError(f"evaluate() does not use {', '.join(unused)}; it takes {', '.join(EVAL_OPTIONS)} "
@@ -229,7 +233,8 @@ def evaluate(model: str, data: str, *, split: str = "test", base_model: str | No
     if (run / rundir.CONFIG).is_file():
         from lightft.predict import load
 
-        predictor = load(run, base_model=base_model)
+        predictor = load(run, base_model=base_model, precision=overrides.get("precision"))
+        check_max_length(predictor.model, overrides.get("max_length"), str(run))
         cfg = resolve_config(predictor.config, data=data, **{"limit_train": None, "limit_eval": None, **overrides})
         session = Session(cfg, label_map=predictor.labels, evaluate=split, tokenizer=predictor.tokenizer)
         net, kind = predictor.model, "run"
@@ -240,5 +245,5 @@ def evaluate(model: str, data: str, *, split: str = "test", base_model: str | No
         session = Session(cfg, evaluate=split)
         net, kind = load_model(cfg.model, session.splits.labels, seed=cfg.seed, max_length=cfg.max_length).to(session.device), "baseline"
     net.to(session.device)
-    metrics = session.evaluate(net, split, f"evaluating {split}")
-    return {"kind": kind, "model": model, "split": split, "data": session.data_summary(), **metrics}
+    metrics = session.evaluate(net, split, f"evaluating {where}")
+    return {"kind": kind, "model": model, "split": where, "data": session.data_summary(), **metrics}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Sequence
 
@@ -9,14 +10,14 @@ import numpy as np
 import torch
 
 from lightft import rundir
-from lightft.config import TrainConfig
+from lightft.config import PRECISION_CHOICES, TrainConfig
 from lightft.data.labels import LabelMap
 from lightft.data.tokenize import tokenize
 from lightft.errors import LightftError
 from lightft.evaluation import predict_logits
 from lightft.methods import get_method
 from lightft.model.forward import Forward
-from lightft.model.load import quiet_transformers
+from lightft.model.load import quiet_transformers, resolve_model
 from lightft.runtime import default_device, resolve_precision, store_frozen_in_bf16
 
 
@@ -24,19 +25,24 @@ class Predictor:
     """A trained classifier from a run directory (LoRA adapters merged into the weights)."""
 
     def __init__(self, run_dir: str | Path, *, device: str | torch.device | None = None, compile: bool = False,
-                 base_model: str | Path | None = None):
+                 base_model: str | Path | None = None, precision: str | None = None):
         self.compile = compile  # torch.compile for large inference jobs on a GPU (see --compile)
         self.path = rundir.require_run_dir(run_dir)
         self.config = TrainConfig.load(self.path / rundir.CONFIG)
         self.labels = LabelMap.load(self.path / rundir.LABELS)
         self.method = get_method(self.config.method)
         if base_model is not None:  # the base model moved since training
+            resolve_model(str(base_model), "--base-model")
             self.config.model = str(Path(base_model).expanduser().resolve()) if Path(base_model).expanduser().exists() \
                 else str(base_model)
         elif self.method.needs_base and _looks_local(self.config.model) and not Path(self.config.model).exists():
             raise LightftError(f"the base model of run {self.path} was {self.config.model}, which is not there any "
                                "more; pass where it is now with --base-model (lightft.load(run, base_model=...))")
         self.device = torch.device(device) if device else default_device()
+        if precision is not None:  # e.g. fp32 for logits equal to plain transformers/peft
+            if precision not in PRECISION_CHOICES:
+                raise LightftError(f"--precision must be one of {', '.join(PRECISION_CHOICES)}, got {precision!r}")
+            self.config.precision = precision
         self.precision = resolve_precision(self.config.precision, self.device)
         from transformers import AutoTokenizer
 
@@ -91,10 +97,13 @@ def load(run_dir: str | Path, **kwargs) -> Predictor:
 
 
 def read_texts(path: str | Path, text_column: str | None = None) -> list[str]:
-    """Texts from a .txt (one per line), .jsonl or .csv/.tsv file."""
+    """Texts from a .txt file or standard input ("-"), one per line, or from a .jsonl/.csv/.tsv/.parquet table."""
+    if str(path) == "-":
+        return [line for line in sys.stdin.read().splitlines() if line.strip()]
     path = Path(path)
     if not path.is_file():
-        raise LightftError(f"input file {path} not found; pass an existing .txt, .jsonl or .csv file with --file")
+        raise LightftError(f"input file {path} not found; pass an existing .txt, .jsonl, .csv, .tsv or .parquet file, "
+                           "or - for standard input, with --file")
     if path.name.endswith(".txt"):
         try:
             text = path.read_text(encoding="utf-8-sig")

@@ -4,7 +4,7 @@ from collections import Counter
 import pytest
 
 from lightft.data.prepare import prepare_splits, stratified_split
-from lightft.errors import LightftError
+from lightft.errors import LightftError, LightftWarning
 from tests.conftest import synthetic_rows, write_jsonl
 
 
@@ -67,7 +67,7 @@ def test_empty_text_is_rejected_with_its_row(tmp_path):
 def test_eval_label_unseen_in_train(tmp_path):
     write_jsonl(tmp_path / "train.jsonl", synthetic_rows(20, 0))
     write_jsonl(tmp_path / "test.jsonl", synthetic_rows(6, 1) + [{"text": "so so", "label": "meh"}])
-    with pytest.raises(LightftError, match=r"label\(s\) 'meh' appear in the test split \(1 rows\) but never in train"):
+    with pytest.raises(LightftError, match=r"label\(s\) 'meh' appear in the test split \(1 row\) but never in train"):
         prepare_splits(str(tmp_path))
 
 
@@ -128,3 +128,49 @@ def test_unseen_labels_are_listed_briefly(tmp_path):
     with pytest.raises(LightftError, match=r"'label 15' and 42 more appear in the test split \(50 rows\)") as info:
         prepare_splits(str(tmp_path))
     assert len(str(info.value)) < 300
+
+
+def test_a_single_file_names_its_rows_and_gets_one_note(tmp_path):
+    rows = synthetic_rows(60, seed=0)
+    write_jsonl(tmp_path / "all.jsonl", rows)
+    splits = prepare_splits(str(tmp_path / "all.jsonl"))
+    assert splits.notes == ["a single file was given: 10% of it is held out as test, then 10% of the rest as "
+                            "validation (stratified, seed 42)"]
+    rows[20]["text"] = " "
+    write_jsonl(tmp_path / "bad.jsonl", rows)
+    with pytest.raises(LightftError, match=r"^row 21 of the file has an empty text in column 'text'"):
+        prepare_splits(str(tmp_path / "bad.jsonl"))
+    rows[20]["text"], rows[3]["label"] = "fine", 7
+    write_jsonl(tmp_path / "mixed.jsonl", rows)
+    with pytest.raises(LightftError, match=r"^the file's labels in column 'label' mix numbers and names"):
+        prepare_splits(str(tmp_path / "mixed.jsonl"))
+
+
+def test_an_evaluation_file_without_the_label_column_is_unlabelled_not_an_error(tmp_path):
+    """GLUE-style unlabelled validation/test files: skipped with a note, like a label column of nulls."""
+    write_jsonl(tmp_path / "train.jsonl", synthetic_rows(100, seed=0))
+    write_jsonl(tmp_path / "validation.jsonl", [{"text": r["text"]} for r in synthetic_rows(20, seed=1)])
+    write_jsonl(tmp_path / "test.jsonl", synthetic_rows(20, seed=2))
+    splits = prepare_splits(str(tmp_path))
+    assert "the validation split has no labels (column 'label') and was not used" in splits.notes
+    assert splits.sizes() == {"train": 90, "validation": 10, "test": 20}
+    write_jsonl(tmp_path / "validation.jsonl", [{"body": "x", "label": "neg"}])
+    with pytest.raises(LightftError, match=r"text column 'text' \(--text-column\) not found in the validation split"):
+        prepare_splits(str(tmp_path))
+
+
+def test_test_texts_seen_in_train_are_counted(tmp_path):
+    rows = synthetic_rows(100, seed=0)
+    write_jsonl(tmp_path / "train.jsonl", rows)
+    write_jsonl(tmp_path / "test.jsonl", rows[:3] + synthetic_rows(17, seed=1))
+    with pytest.warns(LightftWarning, match=r"3 of 20 test texts \(15\.0%\) also appear in train word for word"):
+        splits = prepare_splits(str(tmp_path))
+    assert splits.notes[-1] == "3 of 20 test texts (15.0%) also appear in train word for word, which flatters test accuracy"
+
+
+def test_labels_that_differ_only_in_case_are_flagged(tmp_path):
+    rows = [{"text": f"t{i}", "label": ["pos", "Pos", "neg"][i % 3]} for i in range(60)]
+    write_jsonl(tmp_path / "train.jsonl", rows)
+    with pytest.warns(LightftWarning, match=r"labels 'Pos' and 'pos' in column 'label' differ only in case"):
+        splits = prepare_splits(str(tmp_path))
+    assert splits.labels.names == ("Pos", "neg", "pos")

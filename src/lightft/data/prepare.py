@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import math
 import random
+import warnings
 from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any, Sequence
 
 from lightft.data.labels import LabelMap
 from lightft.data.sources import Table, load_source
-from lightft.errors import LightftError
+from lightft.errors import LightftError, LightftWarning
 
 TEXT_DEFAULTS = ("text", "sentence", "review", "content", "question")
 LABEL_DEFAULTS = ("label", "labels", "target", "class", "category", "coarse_label")
@@ -75,6 +76,11 @@ def _distinct_columns(text_col: str, label_col: str, table: Table) -> None:
                            f"{', '.join(table)}; pass --text-column and --label-column with two different ones")
 
 
+def _row(split: str, index: int) -> str:
+    """How a message names a row: 'train row 5', or 'row 5 of the file' for a single file (split "all")."""
+    return f"row {index + 1} of the file" if split == "all" else f"{split} row {index + 1}"
+
+
 def _normalise_labels(values: list[Any], split: str, column: str) -> list[Any]:
     """Labels as ints when every value is a whole number (1, 1.0, "1" as csv gives, or a bool); else stripped strings.
 
@@ -87,13 +93,13 @@ def _normalise_labels(values: list[Any], split: str, column: str) -> list[Any]:
     gaps = [i for i, v in enumerate(values) if missing(v)]
     if gaps:
         raise LightftError(
-            f"{split} row {gaps[0] + 1} has no label in column {column!r} ({len(gaps)} row{'s' if len(gaps) > 1 else ''} in all); "
+            f"{_row(split, gaps[0])} has no label in column {column!r} ({len(gaps)} row{'s' if len(gaps) > 1 else ''} in all); "
             "fill in the labels or drop those rows"
         )
     odd = next((i for i, v in enumerate(values) if not isinstance(v, (str, int, float))), None)
     if odd is not None:
         raise LightftError(
-            f"{split} row {odd + 1} has a {type(values[odd]).__name__} label in column {column!r} "
+            f"{_row(split, odd)} has a {type(values[odd]).__name__} label in column {column!r} "
             f"({str(values[odd])[:40]}); expected a class name or number: check --label-column"
         )
 
@@ -109,8 +115,9 @@ def _normalise_labels(values: list[Any], split: str, column: str) -> list[Any]:
     if any(numbers) and not all(isinstance(v, str) for v in values):
         number = values[numbers.index(True)]
         word = values[numbers.index(False)]
+        whose = "the file's" if split == "all" else f"the {split}"
         raise LightftError(
-            f"the {split} labels in column {column!r} mix numbers and names (e.g. {number!r} and {word!r}); "
+            f"{whose} labels in column {column!r} mix numbers and names (e.g. {number!r} and {word!r}); "
             "use one kind of label for every row"
         )
     return [str(v).strip() for v in values]
@@ -123,7 +130,7 @@ def _check_texts(values: list[Any], split: str, column: str) -> list[str]:
             found = "an empty text" if isinstance(v, str) or v is None else \
                 f"{'an' if kind[0] in 'aeiou' else 'a'} {kind} instead of text"
             raise LightftError(
-                f"{split} row {i + 1} has {found} in column {column!r}; every row needs non-empty text "
+                f"{_row(split, i)} has {found} in column {column!r}; every row needs non-empty text "
                 "(remove the row or fill it in, or pick another --text-column)"
             )
     return values
@@ -182,22 +189,23 @@ def prepare_splits(
     raw: dict[str, tuple[list[str], list[Any]]] = {}
     for split, table in tables.items():
         for col, role, flag in ((text_col, "text", "--text-column"), (label_col, "label", "--label-column")):
-            if col not in table:
+            if col not in table and (role == "text" or split in ("train", "all")):
                 raise LightftError(
                     f"{role} column {col!r} ({flag}) not found in the {split} split; its columns are: "
                     f"{', '.join(table)}; pass {flag} with one of them"
                 )
-        if split != "train" and split != "all" and all(v is None for v in table[label_col]):
-            notes.append(f"the {split} split has no labels and was not used")
+        if split not in ("train", "all") and (label_col not in table or all(v is None for v in table[label_col])):
+            notes.append(f"the {split} split has no labels (column {label_col!r}) and was not used")
             continue
         texts = _check_texts(table[text_col], split, text_col)
         raw[split] = (texts, _normalise_labels(table[label_col], split, label_col))
 
-    if "all" in raw:  # a single file: carve validation and test out of it
+    single_file = "all" in raw
+    if single_file:  # carve validation and test out of it
         texts, labels = raw.pop("all")
         raw["train"] = (texts, labels)
-        notes.append(f"a single file was given: {validation_fraction:.0%} of it is held out as test and "
-                     f"{validation_fraction:.0%} as validation (stratified, seed {seed})")
+        notes.append(f"a single file was given: {validation_fraction:.0%} of it is held out as test, then "
+                     f"{validation_fraction:.0%} of the rest as validation (stratified, seed {seed})")
     train_texts, train_labels = raw["train"]
     trained_map = label_map is not None
     label_map = label_map or LabelMap.from_labels(train_labels)
@@ -211,13 +219,14 @@ def prepare_splits(
     if "test" not in evaluated:
         kept, carved = stratified_split(train.labels, validation_fraction, seed + 1)
         evaluated["test"], train = train.subset(carved), train.subset(kept)
-        if not any("single file" in n for n in notes):
+        if not single_file:
             notes.append(f"no test split: {validation_fraction:.0%} of train is held out as test (stratified)")
     if "validation" not in evaluated:
         kept, carved = stratified_split(train.labels, validation_fraction, seed)
         evaluated["validation"], train = train.subset(carved), train.subset(kept)
-        notes.append(f"no validation split: {validation_fraction:.0%} of train is held out as validation "
-                     f"(stratified, seed {seed}); test is untouched")
+        if not single_file:
+            notes.append(f"no validation split: {validation_fraction:.0%} of train is held out as validation "
+                         f"(stratified, seed {seed}); test is untouched")
     train = random_subset(train, limit_train, seed)
     validation = random_subset(evaluated["validation"], limit_eval, seed)
     test = random_subset(evaluated["test"], limit_eval, seed)
@@ -230,7 +239,33 @@ def prepare_splits(
     for split_name, split in (("validation", validation), ("test", test)):
         if len(split) == 0:
             raise LightftError(f"the {split_name} split is empty; add rows or raise --validation-fraction")
+    if not trained_map:
+        _warn_case_twins(label_map, label_col)
+    notes += _overlap_notes(train, test)
     return Splits(train, validation, test, label_map, name, text_col, label_col, notes)
+
+
+def _warn_case_twins(labels: LabelMap, column: str) -> None:
+    """'Pos' and 'pos' are two classes, as the data says; that is rarely what was meant, so say it once."""
+    seen: dict[str, str] = {}
+    for name in labels.names:
+        if isinstance(name, str) and seen.setdefault(name.casefold(), name) != name:
+            warnings.warn(f"labels {seen[name.casefold()]!r} and {name!r} in column {column!r} differ only in case and "
+                          "are two classes; make them one spelling in the data if they mean the same", LightftWarning)
+            return
+
+
+def _overlap_notes(train: Split, test: Split) -> list[str]:
+    """Test texts that also occur in train (exact duplicates) flatter test accuracy: say how many."""
+    seen = {t.strip() for t in train.texts}
+    shared = sum(t.strip() in seen for t in test.texts)
+    if not shared:
+        return []
+    note = (f"{shared} of {len(test)} test texts ({shared / len(test):.1%}) also appear in train word for word, "
+            "which flatters test accuracy")
+    if shared / len(test) >= 0.05:  # a console line only when it could move the figures by points
+        warnings.warn(note + "; deduplicate the data to measure generalisation", LightftWarning)
+    return [note]
 
 
 def _evaluation_split(tables: dict[str, Table], name: str, split: str, text_column: str | None,

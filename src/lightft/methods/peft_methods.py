@@ -9,9 +9,11 @@ divide the features, too many frequencies, ...) into a ``LightftError`` naming t
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import json
 import math
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, NamedTuple
@@ -54,11 +56,15 @@ class PeftMethod(Method):
             self.fits(model, cfg, targets, head)
         self.prepare(model)
         try:
-            peft_model = get_peft_model(model, self.make_config(cfg, targets, head))
+            with _quiet_peft():
+                peft_model = get_peft_model(model, self.make_config(cfg, targets, head))
         except ValueError as exc:
             raise LightftError(
                 f"--method {self.name} does not fit this {model.config.model_type} model: {str(exc).splitlines()[0]}"
             ) from None
+        saved = peft_model.peft_config["default"].modules_to_save
+        if saved:  # peft appends its own ["classifier", "score"] for SEQ_CLS: keep each name once in adapter_config.json
+            peft_model.peft_config["default"].modules_to_save = list(dict.fromkeys(saved))
         init = getattr(peft_model.peft_config["default"], "init_lora_weights", True)
         if isinstance(init, str) and init in MUTATING_INITS:
             from peft import get_peft_model_state_dict
@@ -90,8 +96,18 @@ class PeftMethod(Method):
 
         base = load_model(cfg.model, labels, seed=cfg.seed)
         self.prepare(base)
-        model = PeftModel.from_pretrained(base, str(directory))
+        with _quiet_peft():
+            model = PeftModel.from_pretrained(base, str(directory))
         return merge(model) if self.mergeable else model
+
+
+@contextlib.contextmanager
+def _quiet_peft():
+    """peft reads transformers' deprecated ``is_gradient_checkpointing`` on every model it wraps: a FutureWarning
+    per run that nobody using lightft can act on."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r".*is_gradient_checkpointing.*", category=FutureWarning)
+        yield
 
 
 def merge(model) -> nn.Module:

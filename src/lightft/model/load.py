@@ -38,8 +38,9 @@ TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "voca
                    "sentencepiece.bpe.model", "spm.model")
 
 
-def _resolve(spec: str) -> tuple[str, bool]:
-    """Return (name_or_path, local_files_only). A hub id already in the local cache loads offline."""
+def resolve_model(spec: str, flag: str = "--model") -> tuple[str, bool]:
+    """Return (name_or_path, local_files_only). A hub id already in the local cache loads offline. ``flag`` is
+    the option errors tell the user to fix."""
     path = Path(spec).expanduser()
     if path.is_dir():
         if not (path / "config.json").is_file():
@@ -47,19 +48,19 @@ def _resolve(spec: str) -> tuple[str, bool]:
         return str(path.resolve()), True
     if path.exists():
         raise LightftError(f"model {spec!r} is a file; pass the directory that holds config.json and the weights "
-                           "(saved with save_pretrained), or a hub id, with --model")
+                           f"(saved with save_pretrained), or a hub id, with {flag}")
     if spec.startswith((".", "/", "~")) or spec.count("/") > 1:
-        raise LightftError(f"model {spec!r} not found; pass an existing model directory or a hub id with --model")
+        raise LightftError(f"model {spec!r} not found; pass an existing model directory or a hub id with {flag}")
     try:
         AutoConfig.from_pretrained(spec, local_files_only=True)
         return spec, True
     except OSError:
-        require_hub("model", spec, "--model")
+        require_hub("model", spec, flag)
         return spec, False
 
 
 def load_tokenizer(spec: str):
-    name, local_only = _resolve(spec)
+    name, local_only = resolve_model(spec)
     if local_only and Path(name).is_dir() and not any((Path(name) / f).is_file() for f in TOKENIZER_FILES):
         raise LightftError(f"model directory {name} has no tokenizer files (none of {', '.join(TOKENIZER_FILES)}); "
                            "save the model's tokenizer there with tokenizer.save_pretrained(DIR)")
@@ -98,7 +99,7 @@ def load_model(spec: str, labels: LabelMap, *, seed: int = 42, max_length: int |
     that already has a head for another number of classes gets a fresh one. ``max_length`` (tokens per text) is
     checked against the model's position embeddings.
     """
-    name, local_only = _resolve(spec)
+    name, local_only = resolve_model(spec)
     if local_only and Path(name).is_dir():
         _require_safetensors(Path(name))
     torch.manual_seed(seed)
@@ -116,8 +117,14 @@ def load_model(spec: str, labels: LabelMap, *, seed: int = 42, max_length: int |
             )
     except (OSError, ValueError) as exc:
         raise LightftError(f"could not load model {spec!r} for sequence classification: {str(exc).splitlines()[0]}") from None
-    limit = position_limit(model)
+    check_max_length(model, max_length, spec)
+    return model
+
+
+def check_max_length(model: nn.Module, max_length: int | None, spec: str) -> None:
+    """One line instead of an indexing error deep in the embeddings when texts could outrun the positions."""
+    inner = model.get_base_model() if hasattr(model, "get_base_model") else model  # a peft wrapper
+    limit = position_limit(inner)
     if max_length is not None and limit is not None and max_length > limit:
         raise LightftError(f"--max-length {max_length} is more than the {limit} positions of model {spec!r} "
-                           f"({model.config.model_type}); pass --max-length {limit} or less")
-    return model
+                           f"({inner.config.model_type}); pass --max-length {limit} or less")

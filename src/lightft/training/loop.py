@@ -144,9 +144,9 @@ def fit(model: nn.Module, train: TokenizedDataset, hp: Hyper, *, forward: Forwar
         state.epoch = epoch
         plan.set_epoch(epoch - 1)
         model.train()
-        running = torch.zeros((), device=device)
+        running, epoch_loss = torch.zeros((), device=device), torch.zeros((), device=device)
         running_n = 0
-        start = time.perf_counter()
+        start, epoch_start_step, steps_this_epoch = time.perf_counter(), state.step, 0
         bar = progress.bar(len(train), f"epoch {epoch}/{hp.epochs}", quiet=quiet)
         if forward.compile is not None and state.step == 0:
             bar.set_postfix_str("compiling the model (a minute or more)", refresh=True)
@@ -168,6 +168,7 @@ def fit(model: nn.Module, train: TokenizedDataset, hp: Hyper, *, forward: Forwar
             running += loss.detach()
             running_n += 1
             state.step += 1
+            steps_this_epoch = state.step - epoch_start_step
             rows = len(batch["labels"])
             samples += rows
             bar.update(rows)
@@ -182,8 +183,10 @@ def fit(model: nn.Module, train: TokenizedDataset, hp: Hyper, *, forward: Forwar
                 curve.append((state.step, round(loss, 5)))
                 elapsed = time.perf_counter() - start
                 bar.set_postfix(loss=f"{loss:.4f}", samples_s=f"{bar.n / elapsed:.1f}")
+                epoch_loss += running
                 running.zero_()
                 running_n = 0
+        epoch_loss += running
         if running_n:
             curve.append((state.step, round(_finite((running / running_n).item(), state, hp), 5)))
         if device.type == "cuda":
@@ -195,7 +198,7 @@ def fit(model: nn.Module, train: TokenizedDataset, hp: Hyper, *, forward: Forwar
         improved = score > state.best_score
         state.history.append({
             "epoch": epoch,
-            "train_loss": curve[-1][1] if curve else None,
+            "train_loss": round(epoch_loss.item() / steps_this_epoch, 5) if steps_this_epoch else None,  # mean of the epoch's steps
             "validation": {k: metrics[k] for k in ("accuracy", "macro_f1", "loss")},
             "improved": improved,
         })
