@@ -13,7 +13,6 @@ Run the MiniLM sanity workload with ``python -m bench.reference`` (``--help`` fo
 from __future__ import annotations
 
 import math
-import resource
 import tempfile
 import time
 from collections.abc import Sequence
@@ -43,16 +42,19 @@ def _default_tokenizer(tokenizer):
 
 
 def _reset_peak_memory(device: torch.device) -> None:
+    """The same reset lightft's side gets (CPU: Linux's peak RSS, reset through /proc/self/clear_refs)."""
+    from lightft.runtime import reset_peak_memory
+
     if device.type == "cuda":
         torch.cuda.synchronize()
-        torch.cuda.reset_peak_memory_stats()
+    reset_peak_memory(device)
 
 
 def _peak_memory(device: torch.device) -> tuple[float, str]:
-    """Peak memory in MiB and what it measures (CPU: the process's lifetime max RSS, which cannot be reset)."""
-    if device.type == "cuda":
-        return torch.cuda.max_memory_allocated() / 2**20, "cuda_max_memory_allocated"
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "process_max_rss"
+    """Peak memory in MiB since the last reset, and what it measures."""
+    from lightft.runtime import peak_memory_mb
+
+    return peak_memory_mb(device), "cuda_max_memory_allocated" if device.type == "cuda" else "process_peak_rss"
 
 
 def _count_params(model) -> tuple[int, int]:
