@@ -108,6 +108,10 @@ def test_lora_adapter_loads_with_plain_peft(fast):
         expected = model(**enc).logits.numpy()
     got = lightft.load(run.path).logits(texts)
     assert abs(got - expected).max() < 1e-4
+    exact = lightft.load(run.path, precision="fp32")
+    assert exact.precision == "fp32" and abs(exact.logits(texts) - expected).max() < 1e-5
+    with pytest.raises(LightftError, match=r"--precision must be one of auto, bf16, fp32, got 'fp16'"):
+        lightft.load(run.path, precision="fp16")
 
 
 def test_output_directory_must_be_new(fast, tmp_path):
