@@ -90,6 +90,7 @@ def test_saved_run_predicts_what_training_measured(fast, method):
     out = predictor.predict(["good great film", "awful boring plot"])
     assert {o["label"] for o in out} <= {"neg", "pos"}
     assert all(abs(sum(o["probabilities"].values()) - 1) < 1e-6 for o in out)
+    assert all(o["probabilities"][o["label"]] == o["score"] for o in out)
 
 
 def test_lora_adapter_loads_with_plain_peft(fast):

@@ -18,3 +18,30 @@ def test_cpu_peak_memory_resets_between_runs():
     del big
     reset_peak_memory(cpu)
     assert peak_memory_mb(cpu) < after_big - 200
+
+
+def _tiny_peft(**lora):
+    from peft import LoraConfig, get_peft_model
+    from transformers import BertConfig, BertForSequenceClassification
+
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32)
+    return get_peft_model(BertForSequenceClassification(config), LoraConfig(
+        task_type="SEQ_CLS", r=4, target_modules=["query", "value"], **lora))
+
+
+def test_bf16_storage_leaves_adapters_and_dora_bases_in_fp32():
+    from lightft.runtime import store_frozen_in_bf16
+
+    mica = _tiny_peft(init_lora_weights="mica")
+    frozen_b = [p for n, p in mica.named_parameters() if "lora_B" in n and not p.requires_grad]
+    assert frozen_b  # MiCA trains A only: B is frozen, and saved with the adapter
+    assert store_frozen_in_bf16(mica, "bf16", torch.device("cpu")) > 0
+    assert all(p.dtype == torch.float32 for p in frozen_b)
+    assert mica.base_model.model.bert.encoder.layer[0].attention.self.key.weight.dtype == torch.bfloat16
+
+    dora = _tiny_peft(use_dora=True)
+    store_frozen_in_bf16(dora, "bf16", torch.device("cpu"))
+    attention = dora.base_model.model.bert.encoder.layer[0].attention.self
+    assert attention.query.base_layer.weight.dtype == torch.float32  # DoRA's weight norm reads it
+    assert attention.key.weight.dtype == torch.bfloat16  # not adapted: cast as before

@@ -89,7 +89,9 @@ class TrainConfig:
     patience: int | None = _opt(None, "Stop after N epochs without a better validation score (default: never).",
                                 metavar="N")
     max_tokens: int | None = _opt(None, "Size batches by tokens instead of rows: each batch holds at most N padded "
-                                  "tokens (rows of similar length are grouped), so every step does similar work.",
+                                  "tokens (rows of similar length are grouped; --batch-size is then not used), so "
+                                  "every step does similar work. Each row counts the same in the loss whatever its "
+                                  "batch's size.",
                                   metavar="N")
     group_by_length: bool = _opt(False, "Put training texts of similar length in the same batch: less padding, "
                                  "about a fifth faster on CPU, but at short budgets LoRA trained less reliably that way "

@@ -74,15 +74,18 @@ class Predictor:
                               device=self.device, precision=self.precision, quiet=quiet, desc="predicting")
 
     def predict(self, texts: Sequence[str], *, batch_size: int = 64, quiet: bool = True) -> list[dict]:
-        """For each text: ``{"text", "label", "score", "probabilities": {label: p}}`` (a single string is one text)."""
+        """For each text: ``{"text", "label", "score", "probabilities": {label: p}}`` (a single string is one text).
+
+        Labels keep the type they had in the training data (``0``/``1`` for IMDB, ``"pos"`` for text labels), as
+        the label and as the probabilities' keys, so ``r["probabilities"][r["label"]] == r["score"]``."""
         texts = [texts] if isinstance(texts, str) else list(texts)
         logits = self.logits(texts, batch_size=batch_size, quiet=quiet)
         probs = torch.softmax(torch.from_numpy(logits).double(), dim=-1).numpy()
-        names = [str(n) for n in self.labels.names]
+        names = self.labels.names
         out = []
         for text, p in zip(texts, probs):
             best = int(p.argmax())
-            out.append({"text": text, "label": self.labels.names[best], "score": float(p[best]),
+            out.append({"text": text, "label": names[best], "score": float(p[best]),
                         "probabilities": {names[i]: float(v) for i, v in enumerate(p)}})
         return out
 

@@ -82,3 +82,34 @@ def test_bucketed_collator_pads_to_bucket_sizes_capped_at_max_length():
     assert PadCollator(0, bucket=True, cap=36)(items)["input_ids"].shape == (2, 36)
     batch = PadCollator(0, bucket=True)(items)
     assert batch["attention_mask"].sum(1).tolist() == [3, 33]
+
+
+def test_token_budget_holds_for_the_padded_batches_the_model_sees():
+    import random
+
+    from lightft.data.batching import BatchPlan
+
+    rng = random.Random(0)
+    lengths = [rng.randint(3, 60) for _ in range(500)]
+    for collate in (PadCollator(0), PadCollator(0, bucket=True, cap=64)):
+        plan = BatchPlan(lengths, 16, seed=1, max_tokens=128, width=collate.width)
+        for batch in plan.batches:
+            padded = collate([{"input_ids": [1] * lengths[i], "index": i} for i in batch])["input_ids"]
+            assert padded.numel() <= 128 or len(batch) == 1, (len(batch), padded.shape)
+        # the raw length alone (no width) lets rounding push batches over: 9-token rows x 14 = 126, padded 16 x 14
+    unrounded = eval_batches([9] * 14, 16, max_tokens=128)
+    assert len(unrounded) == 1 and PadCollator(0).width(9) * 14 > 128
+    assert [len(b) for b in eval_batches([9] * 14, 16, max_tokens=128, width=PadCollator(0).width)] == [8, 6]
+
+
+def test_loss_denominators_give_every_row_the_same_weight():
+    from lightft.data.batching import BatchPlan
+
+    rows = BatchPlan([5] * 20, 8, seed=0)
+    assert rows.loss_denominators(1) == [8.0, 8.0, 4.0]  # each update: the mean over its rows
+    assert rows.loss_denominators(2) == [16.0, 4.0]  # the short last window is not divided by 2 again
+    budget = BatchPlan([4] * 30 + [40] * 6, 16, seed=0, max_tokens=80)
+    sizes = [len(b) for b in budget.batches]
+    assert len(set(sizes)) > 1  # batches of 20 short rows and of 2 long ones
+    assert budget.loss_denominators(1) == [sum(sizes) / len(sizes)] * len(sizes)
+    assert budget.updates(3, 2) == sum(-(-len(budget.plan(e)) // 2) for e in range(3))

@@ -9,7 +9,7 @@ costs (padded CPU/GPU forward) and the budget is long; token-budget batches (``m
 from __future__ import annotations
 
 import random
-from typing import Iterator, Sequence
+from typing import Callable, Iterator, Sequence
 
 import torch
 from torch.utils.data import Dataset, Sampler
@@ -38,13 +38,20 @@ class TokenizedDataset(Dataset):
         return [len(x) for x in self.input_ids]
 
 
-def _chunk_by_budget(order: list[int], lengths: Sequence[int], batch_size: int, max_tokens: int | None) -> list[list[int]]:
-    """Cut an ordered index list into batches of at most ``batch_size`` rows and ``max_tokens`` padded tokens."""
+Width = Callable[[int], int]  # the padded width of a batch whose longest row has n tokens (the collator's rule)
+
+
+def _chunk_by_budget(order: list[int], lengths: Sequence[int], batch_size: int, max_tokens: int | None,
+                     width: Width | None = None) -> list[list[int]]:
+    """Cut an ordered index list into batches of ``batch_size`` rows or, with ``max_tokens``, into batches of at
+    most ``max_tokens`` padded tokens (rows x ``width(longest)``; a single row longer than that is a batch of its
+    own) and any number of rows."""
+    width = width or (lambda n: n)
     batches, current, longest = [], [], 0
     for i in order:
         grown = max(longest, lengths[i])
         too_many_rows = max_tokens is None and len(current) >= batch_size
-        over_budget = max_tokens is not None and current and grown * (len(current) + 1) > max_tokens
+        over_budget = max_tokens is not None and current and width(grown) * (len(current) + 1) > max_tokens
         if current and (too_many_rows or over_budget):
             batches.append(current)
             current, grown = [], lengths[i]
@@ -56,12 +63,12 @@ def _chunk_by_budget(order: list[int], lengths: Sequence[int], batch_size: int, 
 
 
 def train_batches(lengths: Sequence[int], batch_size: int, *, seed: int, epoch: int,
-                  max_tokens: int | None = None, group: bool = False) -> list[list[int]]:
+                  max_tokens: int | None = None, group: bool = False, width: Width | None = None) -> list[list[int]]:
     """Shuffled batches of ``batch_size`` random rows; with ``group``, length-grouped: shuffle rows, sort each
     megabatch by length, cut, shuffle batches.
 
     With ``max_tokens`` the batches are sized by padded tokens instead of rows (token-budget batching, always
-    grouped). The plan depends only on (lengths, seed, epoch), so a run and its resume see the same batches.
+    grouped; ``width`` is the collator's padding rule, so the budget holds for the tensors the model sees). The plan depends only on (lengths, seed, epoch), so a run and its resume see the same batches.
     """
     rng = random.Random(seed * 1_000_003 + epoch)
     order = list(range(len(lengths)))
@@ -76,30 +83,53 @@ def train_batches(lengths: Sequence[int], batch_size: int, *, seed: int, epoch: 
     batches: list[list[int]] = []
     for start in range(0, len(order), rows_per_group):
         group = sorted(order[start : start + rows_per_group], key=lambda i: -lengths[i])
-        batches += _chunk_by_budget(group, lengths, batch_size, max_tokens)
+        batches += _chunk_by_budget(group, lengths, batch_size, max_tokens, width)
     rng.shuffle(batches)
     return batches
 
 
-def eval_batches(lengths: Sequence[int], batch_size: int, max_tokens: int | None = None) -> list[list[int]]:
+def eval_batches(lengths: Sequence[int], batch_size: int, max_tokens: int | None = None,
+                 width: Width | None = None) -> list[list[int]]:
     """Length-sorted batches for inference; results are put back in input order by index."""
     order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
-    return _chunk_by_budget(order, lengths, batch_size, max_tokens)
+    return _chunk_by_budget(order, lengths, batch_size, max_tokens, width)
 
 
 class BatchPlan(Sampler[list[int]]):
     """A batch sampler that re-plans its batches each epoch (call ``set_epoch``)."""
 
     def __init__(self, lengths: Sequence[int], batch_size: int, *, seed: int, max_tokens: int | None = None,
-                 group: bool = False):
+                 group: bool = False, width: Width | None = None):
         self.lengths, self.batch_size, self.seed, self.max_tokens = list(lengths), batch_size, seed, max_tokens
-        self.group = group
+        self.group, self.width = group, width
         self.set_epoch(0)
+
+    def plan(self, epoch: int) -> list[list[int]]:
+        return train_batches(self.lengths, self.batch_size, seed=self.seed, epoch=epoch, max_tokens=self.max_tokens,
+                             group=self.group, width=self.width)
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
-        self.batches = train_batches(self.lengths, self.batch_size, seed=self.seed, epoch=epoch,
-                                     max_tokens=self.max_tokens, group=self.group)
+        self.batches = self.plan(epoch)
+
+    def updates(self, epochs: int, grad_accum: int) -> int:
+        """Optimizer updates over ``epochs`` epochs: token-budget batch counts differ from epoch to epoch."""
+        if self.max_tokens is None:
+            return epochs * -(-len(self.batches) // grad_accum)
+        return sum(-(-len(self.plan(e)) // grad_accum) for e in range(epochs))
+
+    def loss_denominators(self, grad_accum: int) -> list[float]:
+        """What each accumulation window's summed loss is divided by, for the current epoch.
+
+        Row batches: the window's rows, so an update follows the mean loss of its rows, the last short window
+        included. Token-budget batches: the epoch's mean rows per window, the same for every window, so a row
+        weighs the same whether it lands in a batch of 16 long texts or of 256 short ones (a per-batch mean would
+        weigh the long text 16 times more)."""
+        sizes = [len(b) for b in self.batches]
+        rows = [sum(sizes[i : i + grad_accum]) for i in range(0, len(sizes), grad_accum)]
+        if self.max_tokens is None or not rows:
+            return [float(r) for r in rows]
+        return [sum(rows) / len(rows)] * len(rows)
 
     def __iter__(self) -> Iterator[list[int]]:
         return iter(self.batches)
@@ -131,9 +161,12 @@ class PadCollator:
     def __init__(self, pad_token_id: int, multiple: int = 8, *, bucket: bool = False, cap: int | None = None):
         self.pad_token_id, self.multiple, self.bucket, self.cap = pad_token_id, multiple, bucket, cap
 
+    def width(self, longest: int) -> int:
+        """The padded width of a batch whose longest row has ``longest`` tokens."""
+        return bucket_length(longest, self.cap) if self.bucket else -(-longest // self.multiple) * self.multiple
+
     def __call__(self, items: list[dict]) -> dict[str, torch.Tensor]:
-        longest = max(len(it["input_ids"]) for it in items)
-        width = bucket_length(longest, self.cap) if self.bucket else -(-longest // self.multiple) * self.multiple
+        width = self.width(max(len(it["input_ids"]) for it in items))
         ids = torch.full((len(items), width), self.pad_token_id, dtype=torch.long)
         mask = torch.zeros((len(items), width), dtype=torch.long)
         for row, it in enumerate(items):
@@ -154,6 +187,10 @@ class PackCollator:
 
     def __init__(self, pad_token_id: int, position_offset: int = 0, *, bucket: bool = False, cap: int | None = None):
         self.pad_token_id, self.position_offset, self.bucket, self.cap = pad_token_id, position_offset, bucket, cap
+
+    def width(self, longest: int) -> int:
+        """Per-row token cost for the budget: packing drops padding, so rows x longest bounds the packed length."""
+        return bucket_length(longest, self.cap) if self.bucket else longest
 
     def __call__(self, items: list[dict]) -> dict:
         from lightft.model.unpadded import pack

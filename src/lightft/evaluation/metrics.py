@@ -27,7 +27,7 @@ def classification_metrics(logits: np.ndarray, labels: Sequence[int], names: Seq
     precision = np.divide(tp, predicted, out=np.zeros(k), where=predicted > 0)
     recall = np.divide(tp, actual, out=np.zeros(k), where=actual > 0)
     f1 = np.divide(2 * precision * recall, precision + recall, out=np.zeros(k), where=(precision + recall) > 0)
-    present = actual > 0  # macro-F1 over the classes that occur in this split
+    present = (actual > 0) | (predicted > 0)  # macro-F1 over classes in the labels or the predictions, as sklearn
     return {
         "accuracy": float((preds == labels).mean()),
         "macro_f1": float(f1[present].mean()) if present.any() else 0.0,

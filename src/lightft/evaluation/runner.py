@@ -24,7 +24,7 @@ def predict_logits(model: nn.Module, input_ids: list[list[int]], *, forward: For
     was_training = model.training
     model.eval()
     collate = forward.collator()
-    batches = eval_batches([len(x) for x in input_ids], batch_size, max_tokens)
+    batches = eval_batches([len(x) for x in input_ids], batch_size, max_tokens, collate.width)
     out: list[torch.Tensor] = [None] * len(batches)  # type: ignore[list-item]
     order: list[int] = []
     with progress.bar(len(input_ids), desc, quiet=quiet) as bar:

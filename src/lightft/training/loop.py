@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -22,7 +23,7 @@ import torch.nn.functional as F
 
 from lightft.data.batching import BatchPlan, TokenizedDataset
 from lightft import progress
-from lightft.errors import LightftError
+from lightft.errors import LightftError, LightftWarning
 from lightft.methods.base import TrainingHooks
 from lightft.model.forward import Forward
 from lightft.runtime import peak_memory_mb, reset_peak_memory
@@ -106,14 +107,14 @@ def trainable_state(model: nn.Module) -> dict[str, torch.Tensor]:
     return {n: p.detach().to("cpu", copy=True) for n, p in model.named_parameters() if p.requires_grad}
 
 
-def _finite(loss: float, state: TrainState, hp: Hyper) -> float:
-    """The mean training loss, or a one-line error once it is nan/inf (nothing is written for a diverged run)."""
+def _finite(loss: float, state: TrainState, hp: Hyper, what: str = "mean training loss") -> float:
+    """The loss, or a one-line error once it is nan/inf (nothing is written for a diverged run)."""
     if math.isfinite(loss):
         return loss
     fix = f"lower --lr (it is {hp.lr:g})"
     if hp.max_grad_norm == 0:
         fix += " or clip gradients again (--max-grad-norm 1)"
-    raise LightftError(f"training diverged: the mean training loss became {loss} by step {state.step} (epoch "
+    raise LightftError(f"training diverged: the {what} became {loss} by step {state.step} (epoch "
                        f"{state.epoch}); {fix}")
 
 
@@ -126,14 +127,16 @@ def fit(model: nn.Module, train: TokenizedDataset, hp: Hyper, *, forward: Forwar
     loss stays the cross-entropy so curves compare across methods."""
     hooks = hooks or TrainingHooks()
     device = accelerator.device
-    plan = BatchPlan(train.lengths, hp.batch_size, seed=hp.seed, max_tokens=hp.max_tokens, group=hp.group_by_length)
+    collate = forward.collator()
+    plan = BatchPlan(train.lengths, hp.batch_size, seed=hp.seed, max_tokens=hp.max_tokens, group=hp.group_by_length,
+                     width=collate.width)
     # Pinned host memory + non-blocking copies (Accelerator(dataloader_config=non_blocking)) keep the host from
     # waiting on the GPU at every batch: a pageable copy blocks until the previous step's kernels finish.
-    loader = DataLoader(train, batch_sampler=plan, collate_fn=forward.collator(), pin_memory=device.type == "cuda")
-    updates_per_epoch = math.ceil(len(plan) / hp.grad_accum)
+    loader = DataLoader(train, batch_sampler=plan, collate_fn=collate, pin_memory=device.type == "cuda")
+    total_updates = plan.updates(hp.epochs, hp.grad_accum)
     optimizer = build_optimizer(model, hp.lr, hp.weight_decay, device)
-    scheduler = linear_warmup_decay(optimizer, updates_per_epoch * hp.epochs, hp.warmup_ratio)
-    hooks.start(updates_per_epoch * hp.epochs)
+    scheduler = linear_warmup_decay(optimizer, total_updates, hp.warmup_ratio)
+    hooks.start(total_updates)
     updates = 0
     model, optimizer, loader, scheduler = accelerator.prepare(model, optimizer, loader, scheduler)
     state, curve, clock = TrainState(), [], []
@@ -143,9 +146,13 @@ def fit(model: nn.Module, train: TokenizedDataset, hp: Hyper, *, forward: Forwar
     for epoch in range(1, hp.epochs + 1):
         state.epoch = epoch
         plan.set_epoch(epoch - 1)
+        # The summed loss over a window's rows is divided by BatchPlan.loss_denominators (the window's rows, or a
+        # fixed mean with token budgets); accelerate divides what it back-propagates by grad_accum, which the
+        # factor undoes. A per-batch mean instead left the last short window with 1/grad_accum of its gradient.
+        denominators = plan.loss_denominators(hp.grad_accum)
         model.train()
         running, epoch_loss = torch.zeros((), device=device), torch.zeros((), device=device)
-        running_n = 0
+        running_n, running_rows, epoch_rows = 0, 0, 0
         start, epoch_start_step, steps_this_epoch = time.perf_counter(), state.step, 0
         bar = progress.bar(len(train), f"epoch {epoch}/{hp.epochs}", quiet=quiet)
         if forward.compile is not None and state.step == 0:
@@ -154,9 +161,10 @@ def fit(model: nn.Module, train: TokenizedDataset, hp: Hyper, *, forward: Forwar
             with accelerator.accumulate(model):
                 with accelerator.autocast():
                     logits = forward.logits(model, batch)
-                loss = F.cross_entropy(logits.float(), batch["labels"])
+                loss_sum = F.cross_entropy(logits.float(), batch["labels"], reduction="sum")
+                scaled = loss_sum * (hp.grad_accum / denominators[steps_this_epoch // hp.grad_accum])
                 extra = hooks.extra_loss(model)
-                accelerator.backward(loss if extra is None else loss + extra)
+                accelerator.backward(scaled if extra is None else scaled + extra)
                 if accelerator.sync_gradients and hp.max_grad_norm > 0:
                     accelerator.clip_grad_norm_(model.parameters(), hp.max_grad_norm)
                 optimizer.step()
@@ -165,11 +173,12 @@ def fit(model: nn.Module, train: TokenizedDataset, hp: Hyper, *, forward: Forwar
                     updates += 1
                     hooks.after_update(updates)
                 optimizer.zero_grad(set_to_none=True)
-            running += loss.detach()
+            rows = len(batch["labels"])
+            running += loss_sum.detach()
             running_n += 1
+            running_rows += rows
             state.step += 1
             steps_this_epoch = state.step - epoch_start_step
-            rows = len(batch["labels"])
             samples += rows
             bar.update(rows)
             if state.step == 1:
@@ -178,30 +187,41 @@ def fit(model: nn.Module, train: TokenizedDataset, hp: Hyper, *, forward: Forwar
                     torch.cuda.synchronize(device)  # once per run: time to first step
                 first_step_seconds, first_step_samples = time.perf_counter() - start, rows
             if state.step % LOG_EVERY == 0:
-                loss = _finite((running / running_n).item(), state, hp)  # the only host sync, every LOG_EVERY steps
+                loss = _finite((running / running_rows).item(), state, hp)  # the only host sync, every LOG_EVERY steps
                 clock.append((samples, train_seconds + time.perf_counter() - start))
                 curve.append((state.step, round(loss, 5)))
                 elapsed = time.perf_counter() - start
                 bar.set_postfix(loss=f"{loss:.4f}", samples_s=f"{bar.n / elapsed:.1f}")
                 epoch_loss += running
+                epoch_rows += running_rows
                 running.zero_()
-                running_n = 0
+                running_n, running_rows = 0, 0
         epoch_loss += running
+        epoch_rows += running_rows
         if running_n:
-            curve.append((state.step, round(_finite((running / running_n).item(), state, hp), 5)))
+            curve.append((state.step, round(_finite((running / running_rows).item(), state, hp), 5)))
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         train_seconds += time.perf_counter() - start
         bar.close()
         metrics = validate(model)
+        diverged = not math.isfinite(metrics["loss"])  # weights broken by the epoch's last updates
+        if diverged and not state.history:
+            _finite(metrics["loss"], state, hp, what="validation loss")
         score = metrics[hp.select]
-        improved = score > state.best_score
+        improved = score > state.best_score and not diverged
         state.history.append({
             "epoch": epoch,
-            "train_loss": round(epoch_loss.item() / steps_this_epoch, 5) if steps_this_epoch else None,  # mean of the epoch's steps
+            "train_loss": round(epoch_loss.item() / epoch_rows, 5) if epoch_rows else None,  # mean over the epoch's rows
             "validation": {k: metrics[k] for k in ("accuracy", "macro_f1", "loss")},
             "improved": improved,
+            **({"diverged": True} if diverged else {}),
         })
+        if diverged:
+            warnings.warn(f"training diverged in epoch {epoch} (the validation loss is {metrics['loss']}); kept epoch "
+                          f"{state.best_epoch} and stopped. A lower --lr (it is {hp.lr:g}) may train further",
+                          LightftWarning, stacklevel=2)
+            break
         if improved:
             state.best_score, state.best_epoch, state.stale_epochs = score, epoch, 0
             best = trainable_state(accelerator.unwrap_model(model))
