@@ -28,7 +28,7 @@ def test_every_subcommand_has_help(command, capsys):
     assert code == 0 and "usage: lightft" in out
     if command in ("train", "compare"):
         for f in dataclasses.fields(TrainConfig):
-            if command == "compare" and f.name == "method":
+            if command == "compare" and f.name in ("method", "baseline"):  # --methods says whether a baseline runs
                 continue
             assert f"--{flag(f.name)}" in out, f"--{flag(f.name)} missing from {command} --help"
     for action in build_parser()._subparsers._group_actions[0].choices[command]._actions:
@@ -211,6 +211,23 @@ def test_train_predict_eval_from_the_command_line(tmp_path, tiny_model_dir, tiny
     assert code == 2 and err.endswith("not found; pass an existing model directory or a hub id with --base-model\n")
     code, _, err = run_cli(["predict", str(tmp_path / "nope"), "x"], capsys)
     assert code == 2 and "run directory" in err and "not found" in err
+    numbers = tmp_path / "numbers.jsonl"
+    numbers.write_text('{"text": "good film"}\n{"text": 5}\n')
+    code, _, err = run_cli(["predict", str(run), "--file", str(numbers)], capsys)
+    assert (code, err) == (2, f"error: row 2 of {numbers} has an int, not a text, in column 'text'; fill it in or "
+                              "drop the row\n")
+    holes = tmp_path / "holes.jsonl"
+    holes.write_text('{"text": "good film", "label": "pos"}\n{"text": " ", "label": "neg"}\n'
+                     '{"text": "so so", "label": "meh"}\n')
+    code, _, err = run_cli(["eval", str(run), "--data", str(holes), "--quiet"], capsys)
+    assert code == 2 and err.startswith("error: row 2 of the file has ") and "test row" not in err, err
+    holes.write_text('{"text": "good film", "label": "pos"}\n{"text": "so so", "label": "meh"}\n')
+    code, _, err = run_cli(["eval", str(run), "--data", str(holes), "--quiet"], capsys)
+    assert code == 2 and err.startswith("error: label(s) 'meh' appear in the file (1 row) but never in train"), err
+    odd = tmp_path / "texts.dat"
+    odd.write_text("good\n")
+    code, _, err = run_cli(["predict", str(run), "--file", str(odd)], capsys)
+    assert code == 2 and "expected a .txt, .jsonl, .jsonl.gz, .csv, .tsv or .parquet file, or - for standard" in err
 
 
 def test_a_failed_compile_is_one_warning_line_and_the_run_completes(tmp_path, tiny_model_dir, tiny_data, capsys,
@@ -360,6 +377,17 @@ def test_help_and_import_do_not_load_torch():
             "except SystemExit:\n    pass\nassert 'torch' not in sys.modules, 'torch was imported'")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0 and "--method" in done.stdout, done.stderr
+
+
+def test_a_closed_pipe_ends_quietly():
+    """`lightft methods | head -1`: the reader leaves early; no BrokenPipeError traceback."""
+    import subprocess
+    import sys
+
+    done = subprocess.Popen([sys.executable, "-m", "lightft", "methods"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    done.stdout.close()
+    assert (done.wait(), done.stderr.read()) == (141, b"")
 
 
 def test_api_names_survive_submodule_imports():

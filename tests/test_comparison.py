@@ -8,7 +8,7 @@ import pytest
 
 import lightft
 from lightft.cli import main
-from lightft.errors import LightftError
+from lightft.errors import LightftError, LightftWarning
 
 
 def test_compare_from_a_run_config_leaves_the_run_alone_and_reuses_only_matching_runs(fast, tmp_path, monkeypatch,
@@ -17,7 +17,7 @@ def test_compare_from_a_run_config_leaves_the_run_alone_and_reuses_only_matching
     before = sorted(p.name for p in run.path.iterdir())
     monkeypatch.chdir(tmp_path)
     with pytest.raises(SystemExit) as done:
-        main(["compare", "--config", str(run.path / "config.yaml"), "--methods", "head", "--no-baseline"])
+        main(["compare", "--config", str(run.path / "config.yaml"), "--methods", "head"])
     assert done.value.code == 0, capsys.readouterr().err
     assert sorted(p.name for p in run.path.iterdir()) == before  # nothing written into the finished run
     out = tmp_path / "runs" / "compare-tiny-data0"
@@ -32,6 +32,21 @@ def test_compare_from_a_run_config_leaves_the_run_alone_and_reuses_only_matching
                                            r"epochs 2 \(this compare: 1\); pass another --output, or delete"):
         lightft.compare("head", model=fast["model"], data=fast["data"], epochs=1, batch_size=8, max_length=32,
                         quiet=True, output=str(out), baseline=False)
+
+    # The table names each method's rate and the shared settings; a narrower compare says which rows it drops.
+    table = (out / "compare.md").read_text()
+    assert "| method | lr | accuracy |" in table and "| head | 0.02 |" in table
+    assert "every method: 2 epochs, batch 8, max length 32, warmup 6%" in table and "saved weights: the file(s)" in table
+    with pytest.warns(LightftWarning, match=r"compare.md now lists baseline; the earlier table's head is left out "
+                                            r"\(finished runs stay in .*: add them to --methods"):
+        lightft.compare("baseline", model=fast["model"], data=fast["data"], epochs=2, batch_size=8, max_length=32,
+                        quiet=True, output=str(out))
+    # A method folder without metrics.json (a run killed before it finished, or a stray folder) is named as such.
+    (out / "lora").mkdir()
+    with pytest.raises(LightftError, match=r"compare-tiny-data0/lora holds an unfinished run \(no metrics.json\); "
+                                           r"delete that folder to train lora again"):
+        lightft.compare("lora", model=fast["model"], data=fast["data"], epochs=2, batch_size=8, max_length=32,
+                        quiet=True, output=str(out))
 
 
 def test_compare_output_must_not_be_a_run_directory(fast):

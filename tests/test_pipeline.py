@@ -36,7 +36,11 @@ def test_lora_run_directory_contract(fast, tmp_path):
     assert m["train"]["best_epoch"] in (1, 2)
     cfg = yaml.safe_load((run.path / "config.yaml").read_text())
     assert cfg["lr"] == 1e-3 and cfg["method"] == "lora" and cfg["output"] == fast["output"]
-    assert "lora (best epoch" in (run.path / "report.md").read_text()
+    report = (run.path / "report.md").read_text()
+    assert "lora (best epoch" in report
+    settings = report.split("## Settings\n\n")[1].splitlines()[0]
+    assert settings.startswith("lr 0.001, 2 epochs, batch 8, max length 32, warmup 6%, weight decay 0.01, seed 42, "
+                               "precision auto") and "rank 8, alpha 16, dropout 0.1" in settings, settings
     assert not list(run.path.parent.glob(".*partial*")), "no staging directory left behind"
 
 
@@ -58,6 +62,18 @@ def test_config_yaml_reruns_the_same_run(fast, tmp_path):
     again = lightft.train(first.path / "config.yaml", output=str(tmp_path / "again"))
     assert again.metrics["eval"]["accuracy"] == first.metrics["eval"]["accuracy"]
     assert again.metrics["history"] == first.metrics["history"]
+
+
+def test_a_config_rerun_with_another_method_uses_that_methods_rate(tmp_path):
+    from lightft.config import TrainConfig
+    from lightft.errors import LightftWarning
+    from lightft.pipeline import resolve_config
+
+    saved = TrainConfig(model="m", data="d", method="lora", lr=2e-3)  # as config.yaml stores it: lr resolved
+    with pytest.warns(LightftWarning, match=r"--method full replaces the config's lora, so its lr 0.002 is dropped"):
+        assert resolve_config(saved, method="full").lr is None  # train() fills in full's 5e-5
+    assert resolve_config(saved, method="full", lr=1e-4).lr == 1e-4
+    assert resolve_config(saved, method="lora").lr == 2e-3
 
 
 def test_same_seed_same_metrics(fast, tmp_path):
@@ -242,6 +258,16 @@ def test_damaged_run_directories_give_one_line(fast, tmp_path):
     (labels / "labels.json").write_text("{not json")
     with pytest.raises(LightftError, match=r"labels\.json is damaged \(.*\); restore the run directory"):
         lightft.load(labels)
+    pickled, no_config = tmp_path / "pickled", tmp_path / "no-config"
+    shutil.copytree(run.path, pickled)
+    shutil.copytree(run.path, no_config)
+    (pickled / "adapter_model.safetensors").rename(pickled / "adapter_model.bin")  # never unpickled instead
+    with pytest.raises(LightftError, match=r"run directory .*pickled is incomplete: adapter_model.safetensors is "
+                                           r"missing; restore it"):
+        lightft.load(pickled)
+    (no_config / "adapter_config.json").unlink()  # not looked up on the hub under the folder's name
+    with pytest.raises(LightftError, match=r"no-config is incomplete: adapter_config.json is missing"):
+        lightft.load(no_config)
 
 
 def test_output_that_cannot_be_created_fails_before_training(fast, tmp_path):

@@ -22,7 +22,15 @@ EVAL_HELP = {
     "limit_eval": "Evaluate a seeded random subset of N rows (default: every row; a run's own --limit-eval is "
                   "not inherited).",
     "max_length": "Truncate texts to this many tokens (default: the run's; 256 for a bare model).",
-    "seed": "Seed of a bare model's untrained head and of the --limit-eval subset (default: 42).",
+    "seed": "Seed of a bare model's untrained head, of the --limit-eval subset and of a carved validation split "
+            "(default: the run's; 42 for a bare model).",
+    "text_column": "Column holding the text (default: the run's; else 'text', or the only string column).",
+    "label_column": "Column holding the label (default: the run's; else 'label', or the only other column).",
+    "validation_fraction": "Share of train carved out as validation when --split validation is asked of data "
+                           "without a validation split (default: the run's; 0.1 for a bare model).",
+    "eval_batch_size": "Rows per batch (default: the run's; 64 for a bare model).",
+    "max_tokens": "Size batches by tokens instead of rows: at most N padded tokens per batch (default: the run's; "
+                  "rows for a bare model).",
     "precision": "Number format: auto (bf16 where the hardware computes it natively), bf16 or fp32 (default: the "
                  "run's; auto for a bare model).",
     "unpadded": "Padding-free forward: auto (on CUDA for supported models), on or off (default: the run's; auto for "
@@ -47,9 +55,11 @@ EXAMPLES = {
 
 
 def add_config_flags(parser: argparse.ArgumentParser, skip: tuple[str, ...] = (),
-                     help_overrides: dict[str, str] | None = None, only: tuple[str, ...] | None = None) -> None:
-    """One flag per TrainConfig field (or per field in ``only``), grouped, with the field's help and default (a
-    help override states its own default). Defaults are SUPPRESSed so only flags the user typed override --config."""
+                     help_overrides: dict[str, str] | None = None, only: tuple[str, ...] | None = None,
+                     group_title: str | None = None) -> None:
+    """One flag per TrainConfig field (or per field in ``only``), grouped (all under ``group_title`` when given),
+    with the field's help and default (a help override states its own default). Defaults are SUPPRESSed so only
+    flags the user typed override --config."""
     types_ = field_types()
     help_overrides = help_overrides or {}
     groups: dict[str, argparse._ArgumentGroup] = {}
@@ -57,11 +67,16 @@ def add_config_flags(parser: argparse.ArgumentParser, skip: tuple[str, ...] = ()
         if f.name in skip or (only is not None and f.name not in only):
             continue
         meta = f.metadata
-        group = groups.setdefault(meta["group"], parser.add_argument_group(meta["group"]))
+        title = group_title or meta["group"]
+        group = groups.setdefault(title, parser.add_argument_group(title))
         tp = base_type(types_[f.name])
         default = "" if f.default is None or f.name in help_overrides else f" (default: {f.default})"
         help_ = help_overrides.get(f.name, meta["help"])
+        if f.name in ("model", "data") and only is None:
+            help_ += " Required, unless --config gives it."
         if tp is bool:  # --x / --no-x, so a flag can undo what a --config file set
+            if f.name not in help_overrides:
+                help_ += f" (default: {'--' if f.default else '--no-'}{flag(f.name)})"
             group.add_argument(f"--{flag(f.name)}", action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS,
                                help=help_)
             continue
@@ -112,11 +127,11 @@ def build_parser() -> argparse.ArgumentParser:
                 "Run each method with the same data, seed and budget (each with its own default learning rate "
                 "unless --lr is given), one run directory per method under --output, and write compare.md, "
                 "compare.json and compare.svg: accuracy, macro-F1, trainable parameters and share, train time, "
-                "samples/s, peak memory and artifact size. Finished runs under --output are reused when their "
+                "samples/s, peak memory and the size of the saved weights. Finished runs under --output are reused when their "
                 "settings match, so an interrupted comparison picks up where it stopped.")
     p.add_argument("--methods", default="baseline,lora,full", metavar="LIST",
                    help="Comma-separated methods, 'baseline' for the untrained model, or 'all' (default: %(default)s).")
-    add_config_flags(p, skip=("method",), help_overrides={"output": (
+    add_config_flags(p, skip=("method", "baseline"), help_overrides={"output": (
         "Folder for the comparison: one run directory per method, compare.md/.json/.svg (default: "
         "runs/compare-<data>). Runs already finished there with the same settings are reused.")})
     p = command("eval", "Evaluate a run directory, or a bare model's out-of-the-box baseline.")
@@ -127,7 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="Split of a data directory to evaluate (default: test); a single file is evaluated whole.")
     p.add_argument("--output", metavar="FILE", help="Also write the metrics as JSON to FILE.")
     p.add_argument("--base-model", metavar="PATH_OR_ID", help=BASE_MODEL_HELP)
-    add_config_flags(p, only=EVAL_OPTIONS, help_overrides=EVAL_HELP)
+    add_config_flags(p, only=EVAL_OPTIONS, help_overrides=EVAL_HELP, group_title="evaluation")
     p = command("predict", "Label texts with a trained run.")
     p.add_argument("run", metavar="RUN_DIR", help="A run directory written by train or compare.")
     p.add_argument("texts", nargs="*", metavar="TEXT", help="Texts to classify.")
@@ -310,6 +325,9 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         code = 130
+    except BrokenPipeError:  # `lightft methods | head`: the reader left; say nothing more
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        code = 141
     finally:
         signal.signal(signal.SIGTERM, previous)
     sys.exit(code)

@@ -11,6 +11,7 @@ import dataclasses
 import os
 import subprocess
 import sys
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,14 +20,19 @@ import yaml
 
 from lightft import rundir
 from lightft.config import TrainConfig
-from lightft.errors import LightftError
+from lightft.errors import LightftError, LightftWarning
 from lightft.methods import METHODS
 from lightft.plots import comparison_svg
-from lightft.report import human_bytes, markdown_table
+from lightft.report import human_bytes, markdown_table, settings_line
 
 BASELINE = "baseline"
-COLUMNS = ["method", "accuracy", "macro-F1", "trainable params", "trainable %", "train time (s)", "samples/s",
-           "peak memory (MB)", "artifact"]
+COLUMNS = ["method", "lr", "accuracy", "macro-F1", "trainable params", "trainable %", "train time (s)", "samples/s",
+           "peak memory (MB)", "saved weights"]
+NOTES = ("saved weights: the file(s) `lightft predict` loads on top of the base model (the adapter, or the whole "
+         "model for full); the tokenizer files (about 0.7 MB for a BERT WordPiece vocabulary) come on top. A file can "
+         "be larger than the trainable parameters (VeRA saves its frozen random projections) or smaller (P-tuning "
+         "saves the prompt its MLP produced, not the MLP). Peak memory is the training process's peak: on CPU its "
+         "whole resident memory, on a GPU the device memory allocated.")
 
 
 @dataclass
@@ -51,12 +57,13 @@ def parse_methods(spec: str | list[str]) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def _row(method: str, metrics: dict, source: str = "eval") -> dict[str, Any]:
+def _row(method: str, metrics: dict, source: str = "eval", lr: float | None = None) -> dict[str, Any]:
     ev = metrics[source]
     trained = source == "eval"
     params, train = metrics.get("params", {}), metrics.get("train", {})
     return {
         "method": method,
+        "lr": lr,
         "accuracy": ev["accuracy"],
         "macro_f1": ev["macro_f1"],
         "trainable_params": params.get("trainable", 0) if trained else 0,
@@ -73,7 +80,7 @@ def comparison_markdown(rows: list[dict[str, Any]]) -> str:
         return "—" if v is None else format(v, spec)
 
     return markdown_table(COLUMNS, [[
-        r["method"], f"{100 * r['accuracy']:.2f}%", f"{100 * r['macro_f1']:.2f}%", f"{r['trainable_params']:,}",
+        r["method"], fmt(r.get("lr"), "g"), f"{100 * r['accuracy']:.2f}%", f"{100 * r['macro_f1']:.2f}%", f"{r['trainable_params']:,}",
         f"{r['trainable_percent']:.4f}%", fmt(r["train_seconds"], ".1f"), fmt(r["samples_per_second"], ".1f"),
         fmt(r["peak_memory_mb"], ".0f"), human_bytes(r["artifact_bytes"]),
     ] for r in rows])
@@ -125,6 +132,9 @@ def compare(methods: str | list[str] = "baseline,lora,full", config: TrainConfig
             print(f"[compare] reusing the finished run in {directory}", file=sys.stderr)
             runs[method] = rundir.read_json(directory / rundir.METRICS)
             continue
+        if directory.exists():
+            raise LightftError(f"{directory} holds an unfinished run (no {rundir.METRICS}); delete that folder to "
+                               f"train {method} again, or pass another --output")
         rundir.check_output_free(directory)
         print(f"[compare] {i + 1}/{len(trained)}: {method}", file=sys.stderr)
         runs[method] = _run_child(child, directory)
@@ -138,14 +148,30 @@ def compare(methods: str | list[str] = "baseline,lora,full", config: TrainConfig
             model = load_model(cfg.model, session.splits.labels, seed=cfg.seed, max_length=cfg.max_length)
             base = {"baseline": session.evaluate(model.to(session.device), "test", "baseline (untrained head) on test")}
         rows.append(_row(BASELINE, base, "baseline"))
-    rows += [_row(m, runs[m]) for m in trained]
+    rows += [_row(m, runs[m], lr=TrainConfig.load(output / m / rundir.CONFIG).lr) for m in trained]
+    _note_dropped_rows(output, names)
     shared = {k: v for k, v in cfg.to_dict().items() if k not in ("method", "output")}  # per-method runs hold those
     rundir.write_json(output / "compare.json", {"methods": names, "config": shared, "rows": rows})
     rundir.atomic_write_text(output / "compare.svg", comparison_svg(rows))
     rundir.atomic_write_text(output / "compare.md", f"# lightft compare on {Path(cfg.data).name}\n\n"
-                             f"Model `{cfg.model}`, same data, seed and budget for every method.\n\n"
-                             f"{comparison_markdown(rows)}\n\n![accuracy vs trainable parameters and train time](compare.svg)\n")
+                             f"Model `{cfg.model}`, same data, seed and budget for every method: "
+                             f"{settings_line(cfg.to_dict(), per_method=False)}\n\n"
+                             f"{comparison_markdown(rows)}\n\n{NOTES}\n\n"
+                             "![accuracy vs trainable parameters and train time](compare.svg)\n")
     return Comparison(output, rows)
+
+
+def _note_dropped_rows(output: Path, names: list[str]) -> None:
+    """A compare into a folder whose table listed other methods rewrites the table; say which runs it leaves out."""
+    try:
+        before = rundir.read_json(output / "compare.json").get("methods", [])
+    except Exception:  # none yet, or unreadable: nothing to compare with
+        return
+    dropped = [m for m in before if m not in names and (m == BASELINE or (output / m / rundir.METRICS).is_file())]
+    if dropped:
+        warnings.warn(f"compare.md now lists {', '.join(names)}; the earlier table's {', '.join(dropped)} "
+                      f"{'is' if len(dropped) == 1 else 'are'} left out (finished runs stay in {output}: add them to "
+                      "--methods to list them again without retraining)", LightftWarning, stacklevel=3)
 
 
 # Settings that do not change what a run trains or measures.

@@ -56,6 +56,13 @@ def resolve_config(config: TrainConfig | str | Path | None = None, **overrides) 
         raise LightftError(f"config must be a TrainConfig, a dict of options or a config.yaml path, "
                            f"got {type(config).__name__}")
     base = dict(config) if isinstance(config, dict) else dataclasses.asdict(config) if config is not None else {}
+    switched = "method" in overrides and base.get("method", overrides["method"]) != overrides["method"]
+    if switched and base.get("lr") is not None and "lr" not in overrides:
+        # A saved config.yaml holds its own method's resolved rate; full fine-tuning at LoRA's 2e-3 diverges.
+        warnings.warn(f"--method {overrides['method']} replaces the config's {base['method']}, so its lr "
+                      f"{base['lr']:g} is dropped for {overrides['method']}'s default; pass --lr to choose one",
+                      LightftWarning, stacklevel=2)
+        base["lr"] = None
     return TrainConfig.from_dict({**base, **overrides}).validate()
 
 

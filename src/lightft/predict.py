@@ -65,7 +65,7 @@ class Predictor:
             raise LightftError(f"--batch-size must be a whole number >= 1, got {batch_size!r}")
         for i, t in enumerate(texts):
             if not isinstance(t, str) or not t.strip():
-                found = "empty" if isinstance(t, str) or t is None else f"a {type(t).__name__}, not a string"
+                found = "empty" if isinstance(t, str) or t is None else f"{_a(type(t).__name__)}, not a string"
                 raise LightftError(f"text {i + 1} of {len(texts)} is {found}; every text to predict needs content")
         ids = tokenize(self.tokenizer, texts, self.config.max_length, quiet=quiet)
         forward = Forward.choose(self.model, self.tokenizer.pad_token_id, self.config.unpadded, self.device,
@@ -114,8 +114,20 @@ def read_texts(path: str | Path, text_column: str | None = None) -> list[str]:
             raise LightftError(f"{path} is not UTF-8 text ({exc.reason}); save it as UTF-8") from None
         return [line for line in text.splitlines() if line.strip()]
     from lightft.data.prepare import TEXT_DEFAULTS, _pick_column
-    from lightft.data.sources import read_table
+    from lightft.data.sources import _suffix, read_table
 
+    if _suffix(path) is None:
+        raise LightftError(f"cannot read {path}: expected a .txt, .jsonl, .jsonl.gz, .csv, .tsv or .parquet file, or - "
+                           "for standard input")
     table = read_table(path)
     column = _pick_column(table, text_column, TEXT_DEFAULTS, "text", "--text-column")
-    return list(table[column])
+    texts = list(table[column])
+    for i, t in enumerate(texts):
+        if not isinstance(t, str) or not t.strip():
+            found = "an empty text" if isinstance(t, str) or t is None else f"{_a(type(t).__name__)}, not a text,"
+            raise LightftError(f"row {i + 1} of {path} has {found} in column {column!r}; fill it in or drop the row")
+    return texts
+
+
+def _a(noun: str) -> str:
+    return f"{'an' if noun[:1] in 'aeiou' else 'a'} {noun}"

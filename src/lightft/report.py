@@ -39,12 +39,37 @@ def markdown_table(headers: list[str], rows: list[list[Any]]) -> str:
     return "\n".join(lines)
 
 
+def settings_line(config: dict, precision_used: str | None = None, *, per_method: bool = True) -> str:
+    """The settings that shape a result, in one line (all of them are in config.yaml); without ``per_method`` the
+    learning rate and the method's own options are left out (a comparison shows them per row)."""
+    from lightft.methods import get_method
+
+    batch = f"batch {config['batch_size']}" + (f" x {config['grad_accum']} accumulated" if config["grad_accum"] > 1 else "")
+    if config.get("max_tokens"):
+        batch = f"batches of at most {config['max_tokens']:,} tokens"
+    parts = [f"lr {config['lr']:g}"] if per_method else []
+    parts += [f"{config['epochs']} epoch{'s' if config['epochs'] != 1 else ''}", batch,
+             f"max length {config['max_length']}", f"warmup {config['warmup_ratio']:.0%}",
+             f"weight decay {config['weight_decay']:g}", f"seed {config['seed']}"]
+    precision = config["precision"]
+    parts.append(f"precision {precision}" + (f" ({precision_used})" if precision_used and precision_used != precision else ""))
+    try:
+        options = get_method(config["method"]).options if per_method else ()
+    except Exception:  # a method this version does not know: show the shared settings only
+        options = ()
+    parts += [f"{name.replace('_', '-')} {config[name]:g}" if isinstance(config[name], float) else
+              f"{name.replace('_', '-')} {config[name]}" for name in options if config.get(name) is not None]
+    parts += [f"{name.replace('_', '-')} {config[name]:,}" for name in ("limit_train", "limit_eval") if config.get(name)]
+    return ", ".join(parts) + "."
+
+
 def render_report(metrics: dict, config: dict) -> str:
     ev, base, params, train = metrics["eval"], metrics.get("baseline"), metrics["params"], metrics["train"]
     data = metrics["data"]
     out = [f"# lightft run: {metrics['method']} on {data['name']}", ""]
     out += [f"Model `{metrics['model']}`, {data['sizes']['train']} train / {data['sizes']['validation']} validation / "
             f"{data['sizes']['test']} test rows, labels {', '.join(data['labels'])}.", ""]
+    out += ["## Settings", "", settings_line(config, metrics.get("environment", {}).get("precision")), ""]
     rows = []
     if base:
         rows.append(["baseline (untrained head)", pct(base["accuracy"]), pct(base["macro_f1"]), f"{base['loss']:.4f}"])
@@ -66,7 +91,7 @@ def render_report(metrics: dict, config: dict) -> str:
     out += ["## Training history", "", markdown_table(
         ["epoch", "train loss", "val accuracy", "val macro-F1", "val loss", ""], hist_rows), ""]
     curve = [loss for _, loss in train.get("loss_curve", [])]
-    if curve:
+    if len(curve) >= 3:  # fewer points draw no curve
         out += [f"Training loss, {len(curve)} point{'' if len(curve) == 1 else 's'} from {curve[0]:.3f} to {curve[-1]:.3f}: `{sparkline(curve)}`", ""]
     if data.get("notes"):
         out += ["## Data notes", "", *[f"- {n}" for n in data["notes"]], ""]

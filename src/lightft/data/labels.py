@@ -38,7 +38,8 @@ class LabelMap:
         if unknown:
             count = sum(1 for v in labels if v not in index)
             raise LightftError(
-                f"label(s) {_some(unknown)} appear in the {split} split ({count} row{'s' if count > 1 else ''}) but never in "
+                f"label(s) {_some(unknown)} appear in {'the file' if split == 'all' else f'the {split} split'} "
+                f"({count} row{'s' if count > 1 else ''}) but never in "
                 f"train, which has {_some([str(n) for n in self.names])}; fix the labels or drop those rows"
             )
         return [index[v] for v in labels]

@@ -227,9 +227,16 @@ def prepare_splits(
         if not single_file:
             notes.append(f"no validation split: {validation_fraction:.0%} of train is held out as validation "
                          f"(stratified, seed {seed}); test is untouched")
+    sizes = len(train), len(evaluated["validation"]), len(evaluated["test"])
     train = random_subset(train, limit_train, seed)
     validation = random_subset(evaluated["validation"], limit_eval, seed)
     test = random_subset(evaluated["test"], limit_eval, seed)
+    if len(train) < sizes[0]:
+        notes.append(f"--limit-train {limit_train}: a seeded random {len(train):,} of the {sizes[0]:,} training rows")
+    cut = [f"{len(s):,} of {n:,} {name}" for name, s, n in (("validation", validation, sizes[1]), ("test", test, sizes[2]))
+           if len(s) < n]
+    if cut:
+        notes.append(f"--limit-eval {limit_eval}: a seeded random {' and '.join(cut)} rows")
     if len(set(train.labels)) < 2 and not trained_map:
         raise LightftError(
             f"the training subset has a single class after --limit-train {limit_train}; raise --limit-train"
@@ -280,12 +287,13 @@ def _evaluation_split(tables: dict[str, Table], name: str, split: str, text_colu
         if col not in table:
             raise LightftError(f"{role} column {col!r} ({flag}) not found in the {split} data; its columns are: "
                                f"{', '.join(table)}; pass {flag} with one of them")
-    texts = _check_texts(table[text_col], split, text_col)
-    labels = _normalise_labels(table[label_col], split, label_col)
+    where = "all" if key == "all" else split  # how messages name the rows: 'row 3 of the file' for a single file
+    texts = _check_texts(table[text_col], where, text_col)
+    labels = _normalise_labels(table[label_col], where, label_col)
     if label_map is None:
         source = _normalise_labels(first[label_col], "train", label_col) if first is not table else labels
         label_map = LabelMap.from_labels(source)
-    rows = random_subset(Split(texts, label_map.encode(labels, split)), limit, seed)
+    rows = random_subset(Split(texts, label_map.encode(labels, where)), limit, seed)
     note = "every row of the file is evaluated" if key == "all" else f"the {split} file is evaluated"
     empty = Split([], [])
     return Splits(empty, rows if split == "validation" else empty, rows if split == "test" else empty, label_map,

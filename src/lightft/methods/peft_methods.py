@@ -94,10 +94,16 @@ class PeftMethod(Method):
     def load(self, cfg, labels, directory: Path) -> nn.Module:
         from peft import PeftModel
 
+        # Both files must be here: peft would otherwise fall back to a pickled adapter_model.bin, or treat the
+        # folder's name as a hub repo and try the network.
+        missing = [f for f in ("adapter_config.json", "adapter_model.safetensors") if not (Path(directory) / f).is_file()]
+        if missing:
+            raise LightftError(f"run directory {directory} is incomplete: {' and '.join(missing)} "
+                               f"{'is' if len(missing) == 1 else 'are'} missing; restore it from a copy or train it again")
         base = load_model(cfg.model, labels, seed=cfg.seed)
         self.prepare(base)
         with _quiet_peft():
-            model = PeftModel.from_pretrained(base, str(directory))
+            model = PeftModel.from_pretrained(base, str(directory), local_files_only=True)
         return merge(model) if self.mergeable else model
 
 
