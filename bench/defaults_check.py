@@ -10,7 +10,8 @@ length, warmup and weight decay:
 * **lightft**: `lightft.train(method=M)` with no learning rate given (the method's default), best epoch by its
   default validation metric.
 * **the careful script**: `AutoModelForSequenceClassification` + `peft.get_peft_model(LoraConfig(task_type=
-  "SEQ_CLS", r=8, alpha=16, dropout=0.1, query/value))` (or all weights for `full`) in a stock `Trainer`, linear
+  "SEQ_CLS", r=8, alpha=16, dropout=0.1, query/value))` (`use_dora=True` for `dora`; `IA3Config(task_type=
+  "SEQ_CLS")` with peft's default targets for `ia3`; all weights for `full`) in a stock `Trainer`, linear
   warmup 6%, evaluation and a checkpoint every epoch, `load_best_model_at_end` on validation accuracy, and the
   learning rate picked on validation from a small grid of the values tutorials use (`REFERENCE_GRID`). That
   is more tuning than lightft gets: lightft must match the best of the grid without any.
@@ -44,6 +45,8 @@ from lightft.runtime import default_device, resolve_precision  # noqa: E402
 
 REFERENCE_GRID = {
     "lora": [5e-4, 1e-3, 2e-3],  # peft's examples and tutorials use 3e-4 to 1e-3
+    "dora": [5e-4, 1e-3, 2e-3],  # as LoRA: peft's DoRA examples keep LoRA's rates
+    "ia3": [1e-3, 3e-3, 1e-2],  # the IA3 paper used 3e-3; peft's IA3 examples 1e-3 to 1e-2
     "full": [2e-5, 5e-5],  # the transformers text-classification guide uses 2e-5; Trainer's default is 5e-5
     "head": [1e-3, 1e-2],
 }
@@ -79,11 +82,15 @@ def careful_trainer(model_path: str, method: str, lr: float, splits, args, bf16:
     model = AutoModelForSequenceClassification.from_pretrained(
         model_path, num_labels=len(names), id2label=dict(enumerate(names)),
         label2id={n: i for i, n in enumerate(names)})
-    if method == "lora":
+    if method in ("lora", "dora"):
         from peft import LoraConfig, get_peft_model
 
         model = get_peft_model(model, LoraConfig(task_type="SEQ_CLS", r=8, lora_alpha=16, lora_dropout=0.1,
-                                                 target_modules=["query", "value"]))
+                                                 target_modules=["query", "value"], use_dora=method == "dora"))
+    elif method == "ia3":  # peft's own defaults for the architecture (BERT: key, value and the FFN output)
+        from peft import IA3Config, get_peft_model
+
+        model = get_peft_model(model, IA3Config(task_type="SEQ_CLS"))
     elif method == "head":
         for name, p in model.named_parameters():
             p.requires_grad = name.startswith("classifier")

@@ -398,7 +398,7 @@ def test_api_names_survive_submodule_imports():
     import lightft.pipeline
     import lightft.training.loop
 
-    for name in ("train", "evaluate", "compare", "load"):
+    for name in ("train", "evaluate", "compare", "load", "read_texts"):
         assert callable(getattr(lightft, name)) and not isinstance(getattr(lightft, name), type(lightft)), name
     assert {"train", "evaluate", "compare", "load", "Predictor"} <= set(dir(lightft))
 

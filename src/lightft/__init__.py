@@ -6,6 +6,7 @@ The Python API mirrors the CLI::
     run = lightft.train(model="path/to/encoder", data="path/to/data", method="lora", epochs=3)
     lightft.evaluate("path/to/encoder", "path/to/data")          # the out-of-the-box baseline
     lightft.load(run.path).predict(["a great film", "a dull film"])
+    lightft.load(run.path).predict(lightft.read_texts("reviews.csv"))   # what `predict --file` reads
     lightft.compare("baseline,lora,full", model=..., data=...)
 
 The names below are imported on first use, so ``import lightft`` (and ``lightft --help``) does not pay for
@@ -23,12 +24,12 @@ from lightft.errors import LightftError
 if typing.TYPE_CHECKING:
     from lightft.comparison import Comparison, compare
     from lightft.pipeline import RunResult, evaluate, train
-    from lightft.predict import Predictor, load
+    from lightft.predict import Predictor, load, read_texts
 
 __version__ = "0.1.0"
 _LAZY = {"compare": "lightft.comparison", "Comparison": "lightft.comparison", "evaluate": "lightft.pipeline",
          "train": "lightft.pipeline", "RunResult": "lightft.pipeline", "load": "lightft.predict",
-         "Predictor": "lightft.predict"}
+         "Predictor": "lightft.predict", "read_texts": "lightft.predict"}
 __all__ = ["LightftError", "TrainConfig", *_LAZY]
 
 
