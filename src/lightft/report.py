@@ -76,7 +76,7 @@ def render_report(metrics: dict, config: dict) -> str:
     rows.append([f"{metrics['method']} (best epoch {train['best_epoch']})", pct(ev["accuracy"]), pct(ev["macro_f1"]), f"{ev['loss']:.4f}"])
     out += ["## Test results", "", markdown_table(["model", "accuracy", "macro-F1", "loss"], rows), ""]
     out += ["## Cost", "", markdown_table(
-        ["trainable params", "share", "train time", "samples/s", "peak memory", "artifact"],
+        ["trainable params", "share", "train time", "samples/s", "peak memory", "saved weights"],
         [[f"{params['trainable']:,} of {params['total']:,}", f"{params['trainable_percent']:.4f}%",
           f"{train['seconds']:.1f} s", train["samples_per_second"], f"{train['peak_memory_mb']:.0f} MB",
           human_bytes(metrics.get("artifact", {}).get("bytes"))]]), ""]
@@ -86,8 +86,8 @@ def render_report(metrics: dict, config: dict) -> str:
     names = list(ev["per_class"])
     out += ["## Confusion matrix (test; rows true, columns predicted)", "", markdown_table(
         ["", *names], [[names[i], *row] for i, row in enumerate(ev["confusion_matrix"])]), ""]
-    hist_rows = [[h["epoch"], h["train_loss"], pct(h["validation"]["accuracy"]), pct(h["validation"]["macro_f1"]),
-                  f"{h['validation']['loss']:.4f}", "best" if h["epoch"] == train["best_epoch"] else ""] for h in metrics["history"]]
+    hist_rows = [[h["epoch"], "—" if h["train_loss"] is None else f"{h['train_loss']:.4f}", pct(h["validation"]["accuracy"]), pct(h["validation"]["macro_f1"]),
+                  f"{h['validation']['loss']:.4f}", "best" if h["epoch"] == train["best_epoch"] else "diverged" if h.get("diverged") else ""] for h in metrics["history"]]
     out += ["## Training history", "", markdown_table(
         ["epoch", "train loss", "val accuracy", "val macro-F1", "val loss", ""], hist_rows), ""]
     curve = [loss for _, loss in train.get("loss_curve", [])]
