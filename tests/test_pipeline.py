@@ -76,6 +76,25 @@ def test_a_config_rerun_with_another_method_uses_that_methods_rate(tmp_path):
     assert resolve_config(saved, method="lora").lr == 2e-3
 
 
+def test_a_run_that_breaks_after_its_first_epoch_keeps_and_saves_that_epoch(fast, monkeypatch):
+    import lightft.evaluation.metrics as metrics_module
+    from lightft.errors import LightftWarning
+
+    real, calls = metrics_module.cross_entropy, []
+
+    def nan_on_the_second_validation(logits, labels):
+        calls.append(1)
+        return float("nan") if len(calls) == 2 else real(logits, labels)
+
+    monkeypatch.setattr(metrics_module, "cross_entropy", nan_on_the_second_validation)
+    with pytest.warns(LightftWarning, match="training diverged in epoch 2"):
+        run = lightft.train(method="head", **{**fast, "epochs": 3, "baseline": False})
+    history = json.loads((run.path / "metrics.json").read_text(), parse_constant=lambda c: pytest.fail(c))["history"]
+    assert [h["epoch"] for h in history] == [1, 2] and history[1]["diverged"] and history[1]["validation"]["loss"] is None
+    assert run.metrics["train"]["best_epoch"] == 1 and "| 2 |" in (run.path / "report.md").read_text()
+    assert "diverged |" in (run.path / "report.md").read_text()
+
+
 def test_same_seed_same_metrics(fast, tmp_path):
     a = lightft.train(method="lora", **{**fast, "output": str(tmp_path / "a")})
     b = lightft.train(method="lora", **{**fast, "output": str(tmp_path / "b")})

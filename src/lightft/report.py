@@ -87,7 +87,7 @@ def render_report(metrics: dict, config: dict) -> str:
     out += ["## Confusion matrix (test; rows true, columns predicted)", "", markdown_table(
         ["", *names], [[names[i], *row] for i, row in enumerate(ev["confusion_matrix"])]), ""]
     hist_rows = [[h["epoch"], "—" if h["train_loss"] is None else f"{h['train_loss']:.4f}", pct(h["validation"]["accuracy"]), pct(h["validation"]["macro_f1"]),
-                  f"{h['validation']['loss']:.4f}", "best" if h["epoch"] == train["best_epoch"] else "diverged" if h.get("diverged") else ""] for h in metrics["history"]]
+                  "—" if h["validation"]["loss"] is None else f"{h['validation']['loss']:.4f}", "best" if h["epoch"] == train["best_epoch"] else "diverged" if h.get("diverged") else ""] for h in metrics["history"]]
     out += ["## Training history", "", markdown_table(
         ["epoch", "train loss", "val accuracy", "val macro-F1", "val loss", ""], hist_rows), ""]
     curve = [loss for _, loss in train.get("loss_curve", [])]

@@ -213,7 +213,7 @@ def fit(model: nn.Module, train: TokenizedDataset, hp: Hyper, *, forward: Forwar
         state.history.append({
             "epoch": epoch,
             "train_loss": round(epoch_loss.item() / epoch_rows, 5) if epoch_rows else None,  # mean over the epoch's rows
-            "validation": {k: metrics[k] for k in ("accuracy", "macro_f1", "loss")},
+            "validation": {k: metrics[k] if math.isfinite(metrics[k]) else None for k in ("accuracy", "macro_f1", "loss")},
             "improved": improved,
             **({"diverged": True} if diverged else {}),
         })
