@@ -68,7 +68,8 @@ def train_batches(lengths: Sequence[int], batch_size: int, *, seed: int, epoch: 
     megabatch by length, cut, shuffle batches.
 
     With ``max_tokens`` the batches are sized by padded tokens instead of rows (token-budget batching, always
-    grouped; ``width`` is the collator's padding rule, so the budget holds for the tensors the model sees). The plan depends only on (lengths, seed, epoch), so a run and its resume see the same batches.
+    grouped; ``width`` is the collator's padding rule, so the budget holds for the tensors the model sees). The
+    plan depends only on (lengths, seed, epoch), so a run and its resume see the same batches.
     """
     rng = random.Random(seed * 1_000_003 + epoch)
     order = list(range(len(lengths)))
