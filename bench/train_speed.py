@@ -81,9 +81,11 @@ def run_method(args, method, seed, make_model, ids, labels, max_length, tokenize
     if test is not None:
         for name, model in models.items():
             runs[name]["test_accuracy"] = accuracy(model, *test)
-    for mode in filter(None, args.compile.split(",")):
-        runs[f"lightft --compile {mode}"] = lightft_train(make_model(seed), ids, labels, compile=mode,
-                                                          max_length=max_length, **common, **ours)
+    for mode in filter(None, args.compile.split(",")):  # with --max-tokens, compiled runs take the token budget
+        budget = f" --max-tokens {args.max_tokens}" if args.max_tokens else ""
+        runs[f"lightft --compile {mode}{budget}"] = lightft_train(make_model(seed), ids, labels, compile=mode,
+                                                                  max_length=max_length, max_tokens=args.max_tokens,
+                                                                  **common, **ours)
     if args.max_tokens:
         runs[f"lightft --max-tokens {args.max_tokens}"] = lightft_train(make_model(seed), ids, labels, max_tokens=args.max_tokens, **common)
         if method == "lora":
@@ -137,7 +139,8 @@ def main(argv=None) -> dict:
     p.add_argument("--group-by-length", action="store_true", help="lightft with length-grouped batches (not the default).")
     p.add_argument("--compile", default="", metavar="MODES",
                    help="Also run lightft compiled, once per torch.compile mode listed (default, reduce-overhead, "
-                        "max-autotune-no-cudagraphs); samples/s over the second half of the steps.")
+                        "max-autotune-no-cudagraphs); samples/s over the second half of the steps. With "
+                        "--max-tokens, the compiled runs use that token budget.")
     p.add_argument("--out", help="Write the figures as JSON here.")
     args = p.parse_args(argv)
     gpu = args.workload == "gpu"
