@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Fourth GPU run (session 7): re-baseline at equal batches (random batches, linear-only bf16 storage and the
+# Fourth GPU run (session 7; its CUDA-graph training steps crashed, and lightft now refuses them):
+# re-baseline at equal batches (random batches, linear-only bf16 storage and the
 # --max-tokens loss weighting are unmeasured on a GPU), then --compile for training at 32 rows, inference, and
 # the best compile mode with 32k-token batches for LoRA and full. Here: `python bench/make_carry.py`; then the device
 # tool: `bash bench/gpu_run4.sh` with carry [".carry/train.json.gz", ".carry/test.json.gz", ".carry/tok"] and

@@ -157,8 +157,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--precision", choices=PRECISION_CHOICES, metavar="P", help="Number format: auto (bf16 where the "
                    "hardware computes it natively), bf16 or fp32, e.g. for logits equal to plain transformers/peft "
                    "(default: the run's).")
-    p.add_argument("--compile", action="store_true", help="torch.compile the model first: meant for many texts on "
-                   "a GPU (not yet measured there); compiling takes a minute or more.")
+    p.add_argument("--compile", action="store_true", help="torch.compile the whole model first: for many texts on "
+                   "a GPU (on an H100, 1.46x eager after about 27 s of compiling); no gain on a CPU.")
     command("methods", "List every method with what it trains, its flags and defaults.")
     p = command("quickstart", "The embedded demo: MiniLM-L6 on a small IMDB sample, baseline vs LoRA vs full.",
                 "Runs `lightft compare` on the IMDB sample shipped inside the package with the MiniLM-L6 encoder "

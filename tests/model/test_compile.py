@@ -42,9 +42,9 @@ def test_compiled_run_compiles_a_few_graphs_not_one_per_length(fast, counter, mo
     result = lightft.train(**fast, compile=True)
     assert set(widths) <= {bucket_length(n, cap=32) for n in range(1, 33)}
     assert len(set(widths)) >= 3 and len(widths) > 20  # several shapes over many batches...
-    # ...but four layer graphs in all, shared by every layer (shapes are dynamic): the baseline evaluation, training
-    # (the first layer's input needs no gradient, later layers' inputs do: two graphs), validation/test
-    assert counter.frame_count <= 4, counter.frame_count
+    # ...but two layer graphs in all, shared by every layer (shapes are dynamic): training's (the first layer's input
+    # needs no gradient, later layers' inputs do); the baseline, validation and test evaluations run eager
+    assert 1 <= counter.frame_count <= 2, counter.frame_count
     assert result.metrics["train"]["samples"] > 0
 
 
@@ -137,3 +137,29 @@ def test_predict_with_compile_equals_eager(fast, counter):
     assert counter.frame_count > frames  # the predictor went through the compiled function
     # bucketed widths change the matmul shapes, which may round differently under bf16 autocast
     torch.testing.assert_close(torch.from_numpy(compiled), torch.from_numpy(eager), atol=2e-3, rtol=0)
+
+
+@pytest.mark.parametrize("spec", ["reduce-overhead", "model:max-autotune"])
+def test_cuda_graph_modes_are_refused_for_training(tiny_model_dir, counter, spec):
+    """Training under CUDA graphs died with a segmentation fault on an H100: a clear error instead."""
+    from transformers import AutoModelForSequenceClassification
+
+    model = AutoModelForSequenceClassification.from_pretrained(tiny_model_dir)
+    forward = Forward(pad_token_id=0, compile=spec, max_length=32)
+    batch = forward.collator()([{"input_ids": [5, 6, 7], "index": 0, "label": 0}])
+    with pytest.raises(ValueError, match="CUDA graphs, which lightft allows for inference only"):
+        forward.logits(model, batch)
+    with torch.no_grad():  # inference may use them
+        assert forward.logits(model, batch).shape == (1, model.config.num_labels)
+
+
+def test_predict_compile_compiles_the_whole_forward(fast, counter):
+    """predict --compile compiles the whole model (faster than eager on an H100; the compiled layers were slower)."""
+    import lightft
+
+    result = lightft.train(**{**fast, "epochs": 1}, baseline=False)
+    texts = [json.loads(line)["text"] for line in open(f"{fast['data']}/test.jsonl")][:8]
+    eager = lightft.load(result.path).logits(texts)
+    compiled = lightft.load(result.path, compile=True).logits(texts)
+    assert list(compiled_module._WHOLE) == [(counter, "default")] and counter.frame_count >= 1
+    torch.testing.assert_close(torch.from_numpy(compiled), torch.from_numpy(eager), atol=1e-5, rtol=0)

@@ -9,6 +9,10 @@ compiling all of it. Shapes are dynamic from the first call (``dynamic=True``), 
 recompile; the collators pad batches to bucket sizes so that CUDA graphs (``reduce-overhead``, one recording
 per shape) see few shapes.
 
+Measured on an H100 (docs/performance.md): training pays with the layers compiled (``--compile``), inference with
+the whole model (``predict --compile``); the compiled layers predicted slower than eager. CUDA graphs are refused
+for training (a segmentation fault there, torch 2.11) and did not beat eager for inference.
+
 A spec is ``[layers:|model:]<mode>`` with a torch.compile mode (``default``, ``reduce-overhead``,
 ``max-autotune-no-cudagraphs``, ...). ``BACKEND`` is inductor; tests swap in a counting backend. If compilation
 fails (no C++ compiler, no triton, an inductor bug) the run goes on eagerly after one ``LightftWarning``.
@@ -29,6 +33,7 @@ BACKEND: Any = "inductor"
 RECOMPILE_LIMIT = 64  # torch's default (8) would silently fall back to eager after 8 shapes or models
 _WHOLE: dict[tuple[Any, str], Callable] = {}  # (backend, mode) -> compiled logits function
 _FAILED: set[str] = set()  # specs whose compilation failed in this process: eager from then on
+CUDA_GRAPH_MODES = ("reduce-overhead", "max-autotune")
 
 
 def parse(spec: str) -> tuple[str, str]:
@@ -84,8 +89,12 @@ def compiled_logits(spec: str, eager: Callable, model: nn.Module, batch: dict, u
     if spec in _FAILED:
         return eager(model, batch, unpadded)
     scope, mode = parse(spec)
-    if mode == "reduce-overhead":  # CUDA graphs: each call is a new step; callers copy what they keep
-        torch.compiler.cudagraph_mark_step_begin()
+    if mode in CUDA_GRAPH_MODES:
+        if torch.is_grad_enabled():
+            raise ValueError(f"compile spec {spec!r} uses CUDA graphs, which lightft allows for inference only: "
+                             "training with them died with a segmentation fault on an H100 (torch 2.11, "
+                             "docs/performance.md); train with default or max-autotune-no-cudagraphs")
+        torch.compiler.cudagraph_mark_step_begin()  # each call is a new step; callers copy what they keep
     try:
         if scope == "layers":
             _compile_layers(model, spec, mode)
