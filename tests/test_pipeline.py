@@ -180,6 +180,16 @@ def test_token_budget_batches(fast, tmp_path):
     assert run.metrics["train"]["samples"] == run.metrics["data"]["sizes"]["train"] * 2
 
 
+def test_texts_cut_at_max_length_are_counted_in_the_data_notes(fast):
+    import lightft
+
+    result = lightft.train(**{**fast, "epochs": 1, "max_length": 8}, baseline=False)
+    notes = [n for n in result.metrics["data"]["notes"] if "fill --max-length 8 tokens" in n]
+    assert [n.split(" (")[0].split(" of ")[1] for n in notes] == ["108 train texts", "12 validation texts",
+                                                                  "40 test texts"], notes
+    assert notes[0] in (result.path / "report.md").read_text()
+
+
 def test_adalora_prunes_ranks_to_the_budget(fast):
     """AdaLoRA starts at ceil(1.5 x rank) and ends with rank x modules nonzero singular values, saved as such."""
     import json

@@ -21,7 +21,7 @@ from lightft import rundir
 from lightft.config import EVAL_OPTIONS, TrainConfig, flag
 from lightft.data import prepare_splits
 from lightft.data.batching import TokenizedDataset
-from lightft.data.tokenize import tokenize
+from lightft.data.tokenize import cut_note, tokenize
 from lightft.errors import LightftError, LightftWarning
 from lightft.evaluation import evaluate_split
 from lightft.methods import count_parameters, get_method
@@ -111,6 +111,9 @@ class Session:
         if split not in self._ids:
             texts = getattr(self.splits, split).texts
             self._ids[split] = tokenize(self.tokenizer, texts, self.cfg.max_length, desc=f"tokenizing {split}", quiet=self.cfg.quiet)
+            note = cut_note(self._ids[split], self.cfg.max_length, f"{split} texts")
+            if note:
+                self.splits.notes.append(note)
         return self._ids[split]
 
     def forward_for(self, model, *, training: bool = False) -> Forward:

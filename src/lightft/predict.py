@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import warnings
 from pathlib import Path
 from typing import Sequence
 
@@ -12,8 +13,8 @@ import torch
 from lightft import rundir
 from lightft.config import PRECISION_CHOICES, TrainConfig
 from lightft.data.labels import LabelMap
-from lightft.data.tokenize import tokenize
-from lightft.errors import LightftError
+from lightft.data.tokenize import cut_note, tokenize
+from lightft.errors import LightftError, LightftWarning
 from lightft.evaluation import predict_logits
 from lightft.methods import get_method
 from lightft.model.forward import Forward
@@ -72,6 +73,10 @@ class Predictor:
                 found = "empty" if isinstance(t, str) or t is None else f"{_a(type(t).__name__)}, not a string"
                 raise LightftError(f"text {i + 1} of {len(texts)} is {found}; every text to predict needs content")
         ids = tokenize(self.tokenizer, texts, self.config.max_length, quiet=quiet)
+        note = cut_note(ids, self.config.max_length, "texts")
+        if note:  # the run's max length: the model was trained on texts cut there too
+            warnings.warn(note.replace("a larger --max-length", "training with a larger --max-length"), LightftWarning,
+                          stacklevel=2)
         forward = Forward.choose(self.model, self.tokenizer.pad_token_id, self.config.unpadded, self.device,
                                  compile=WHOLE_MODEL if self.compile else False, max_length=self.config.max_length)
         return predict_logits(self.model, ids, forward=forward, batch_size=batch_size,

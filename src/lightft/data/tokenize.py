@@ -18,3 +18,12 @@ def tokenize(tokenizer, texts: Sequence[str], max_length: int, *, desc: str = "t
             ids += tokenizer(chunk, truncation=True, max_length=max_length, padding=False)["input_ids"]
             bar.update(len(chunk))
     return ids
+
+
+def cut_note(ids: Sequence[Sequence[int]], max_length: int, what: str) -> str | None:
+    """A sentence on how many of ``what`` filled ``max_length`` (and so lost any tokens beyond it), or None."""
+    cut = sum(len(x) >= max_length for x in ids)
+    if not cut:
+        return None
+    return (f"{cut:,} of {len(ids):,} {what} ({cut / len(ids):.1%}) fill --max-length {max_length} tokens and are "
+            f"cut there; a larger --max-length keeps more of them, at more time per text")
