@@ -61,8 +61,26 @@ REFERENCE_GRID = {
     "prefix": [3e-3, 1e-2, 3e-2],  # peft's prefix-tuning examples: 1e-2 to 3e-2
     "prompt": [1e-2, 3e-2, 1e-1],  # peft's prompt-tuning examples: 3e-2
     "ptuning": [3e-3, 1e-2, 3e-2],  # peft's P-tuning examples: 1e-3 to 1e-2
+    "adalora": [5e-4, 1e-3, 2e-3],  # the AdaLoRA paper: 5e-4 to 1.2e-3 (DeBERTa-base on GLUE)
 }
-ATTACHED = {"loha", "lokr", "vera", "fourierft", "oft", "boft", "prefix", "prompt", "ptuning"}
+ATTACHED = {"loha", "lokr", "vera", "fourierft", "oft", "boft", "prefix", "prompt", "ptuning", "adalora"}
+
+
+def adalora_callback(model, steps: int):
+    """AdaLoRA in a Trainer: the budget schedule over the run (as lightft lays it: 10% warm, 20% final) and
+    ``update_and_allocate`` after each optimizer step, before the gradients are zeroed, as peft's docs ask.
+    peft adds the orthogonality penalty itself to the loss it computes from labels (the Trainer's path)."""
+    from transformers import TrainerCallback
+
+    config = model.peft_config["default"]
+    config.total_step, config.tinit, config.tfinal = steps, max(1, round(0.1 * steps)), max(1, round(0.2 * steps))
+    config.deltaT = max(1, round(steps / 100))
+
+    class Allocate(TrainerCallback):
+        def on_optimizer_step(self, args, state, control, **kwargs):
+            model.base_model.update_and_allocate(state.global_step)
+
+    return Allocate()
 
 
 def write_splits(splits, directory: Path) -> None:
@@ -117,12 +135,14 @@ def careful_trainer(model_path: str, method: str, lr: float, splits, args, bf16:
         model = get_method(method).attach(model, TrainConfig(model=model_path, data="-", method=method,
                                                              max_length=args.max_length, seed=args.seed))
 
+    train = encode(splits.train)
+    steps = args.epochs * math.ceil(len(train) / args.batch_size)
+    callbacks = [adalora_callback(model, steps)] if method == "adalora" else []
+
     def compute_metrics(pred):
         m = classification_metrics(np.asarray(pred.predictions), pred.label_ids, names)
         return {"accuracy": m["accuracy"], "macro_f1": m["macro_f1"]}
 
-    train = encode(splits.train)
-    steps = args.epochs * math.ceil(len(train) / args.batch_size)
     with tempfile.TemporaryDirectory(prefix="lightft-careful-") as out:
         targs = TrainingArguments(
             output_dir=out, num_train_epochs=args.epochs, per_device_train_batch_size=args.batch_size,
@@ -135,7 +155,7 @@ def careful_trainer(model_path: str, method: str, lr: float, splits, args, bf16:
         )
         trainer = Trainer(model=model, args=targs, train_dataset=train, eval_dataset=encode(splits.validation),
                           data_collator=DataCollatorWithPadding(tokenizer), processing_class=tokenizer,
-                          compute_metrics=compute_metrics)
+                          compute_metrics=compute_metrics, callbacks=callbacks)
         trainer.remove_callback(PrinterCallback)
         trainer.train()
         validation = trainer.evaluate()
