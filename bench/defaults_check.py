@@ -64,6 +64,33 @@ REFERENCE_GRID = {
     "adalora": [5e-4, 1e-3, 2e-3],  # the AdaLoRA paper: 5e-4 to 1.2e-3 (DeBERTa-base on GLUE)
 }
 ATTACHED = {"loha", "lokr", "vera", "fourierft", "oft", "boft", "prefix", "prompt", "ptuning", "adalora"}
+# The Trainer's load_best_model_at_end reloads a saved checkpoint, which peft 0.21 gets wrong for these: P-tuning's
+# checkpoint holds the prompt encoder's output, reloaded as its input (the MLP then runs twice), and AdaLoRA's
+# holds the ranks of its epoch, reloaded into the final rank pattern's shapes. They keep the best epoch in memory.
+BEST_IN_MEMORY = {"prefix", "prompt", "ptuning", "adalora"}
+
+
+class KeepBest:
+    """Best epoch by validation accuracy, kept as a copy of the trained tensors (a Trainer callback)."""
+
+    def __new__(cls, model):
+        from transformers import TrainerCallback
+
+        class _KeepBest(TrainerCallback):
+            best, state = -1.0, None
+
+            def on_evaluate(self, args, state, control, metrics=None, **kwargs):
+                if metrics and metrics["eval_accuracy"] > self.best:
+                    self.best = metrics["eval_accuracy"]
+                    self.state = {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
+
+            def restore(self):
+                params = dict(model.named_parameters())
+                with torch.no_grad():
+                    for n, t in self.state.items():
+                        params[n].copy_(t)
+
+        return _KeepBest()
 
 
 def adalora_callback(model, steps: int):
@@ -78,7 +105,8 @@ def adalora_callback(model, steps: int):
 
     class Allocate(TrainerCallback):
         def on_optimizer_step(self, args, state, control, **kwargs):
-            model.base_model.update_and_allocate(state.global_step)
+            if steps >= 10:  # lightft keeps the initial ranks in runs of fewer updates
+                model.base_model.update_and_allocate(state.global_step + 1)  # updates done, as lightft counts
 
     return Allocate()
 
@@ -138,6 +166,8 @@ def careful_trainer(model_path: str, method: str, lr: float, splits, args, bf16:
     train = encode(splits.train)
     steps = args.epochs * math.ceil(len(train) / args.batch_size)
     callbacks = [adalora_callback(model, steps)] if method == "adalora" else []
+    keep = KeepBest(model) if method in BEST_IN_MEMORY else None
+    callbacks += [keep] if keep else []
 
     def compute_metrics(pred):
         m = classification_metrics(np.asarray(pred.predictions), pred.label_ids, names)
@@ -148,7 +178,8 @@ def careful_trainer(model_path: str, method: str, lr: float, splits, args, bf16:
             output_dir=out, num_train_epochs=args.epochs, per_device_train_batch_size=args.batch_size,
             per_device_eval_batch_size=64, learning_rate=lr, lr_scheduler_type="linear",
             warmup_steps=math.ceil(0.06 * steps), weight_decay=0.01, bf16=bf16, use_cpu=not torch.cuda.is_available(),
-            eval_strategy="epoch", save_strategy="epoch", save_only_model=True, load_best_model_at_end=True,
+            eval_strategy="epoch", save_strategy="no" if keep else "epoch", save_only_model=True,
+            load_best_model_at_end=not keep,
             metric_for_best_model="accuracy", save_total_limit=2, report_to=[], disable_tqdm=True, seed=args.seed,
             logging_strategy="no", dataloader_num_workers=0,
             remove_unused_columns=False,  # the rows hold only the model's inputs; prefix's wrapped forward hides them
@@ -158,6 +189,11 @@ def careful_trainer(model_path: str, method: str, lr: float, splits, args, bf16:
                           compute_metrics=compute_metrics, callbacks=callbacks)
         trainer.remove_callback(PrinterCallback)
         trainer.train()
+        if keep:
+            keep.restore()
+            pattern = getattr(model.peft_config["default"], "rank_pattern", None)
+            if method == "adalora" and pattern:  # the final ranks on the best epoch's weights, as lightft tests
+                model.base_model.rankallocator.mask_using_rank_pattern(model.base_model.model, pattern)
         validation = trainer.evaluate()
         test = trainer.predict(encode(splits.test)).metrics
         seconds = time.perf_counter() - started

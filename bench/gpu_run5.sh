@@ -2,7 +2,7 @@
 # Fifth GPU run (session 7), after run 4 found compiled training with CUDA graphs (reduce-overhead) dying with a
 # segmentation fault on the H100: each compile set-up now runs in its own process (python -X faulthandler, so a
 # crash prints its Python stack), the product's --compile (layers, default mode) first. Carry and call as for
-# bench/gpu_run4.sh, timeout_s 520.
+# bench/gpu_run4.sh, timeout_s 520. (Step e now stops at once: lightft refuses CUDA graphs in training since.)
 set -o pipefail
 export PYTHONUNBUFFERED=1 PYTHONPATH=src PYTHONWARNINGS=ignore TOKENIZERS_PARALLELISM=false
 OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"

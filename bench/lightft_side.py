@@ -95,9 +95,10 @@ def lightft_infer(model, ids: Sequence[Sequence[int]], *, batch_size: int, bf16:
     pass covers every batch shape (it runs the whole set once), and its time is reported as ``warmup_s``."""
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     bf16 = resolve_precision("auto", device) == "bf16" if bf16 is None else bf16
-    model = model.to(device).eval()
-    if bf16:
-        model = model.to(torch.bfloat16)  # inference needs no fp32 master weights
+    model = model.to(device).eval().requires_grad_(False)
+    # as `lightft predict` holds it (predict.Predictor): linear weights in bf16, the rest fp32, under autocast.
+    # (GPU runs 1-5 cast the whole model to bf16 instead.)
+    store_frozen_in_bf16(model, "bf16" if bf16 else "fp32", device)
     forward = Forward.choose(model, pad_token_id, unpadded, device, compile=compile, max_length=max_length)
     seqs = [list(x) for x in ids]
     kw = dict(forward=forward, batch_size=batch_size, device=device, precision="bf16" if bf16 else "fp32", quiet=True,

@@ -138,9 +138,9 @@ def main(argv=None) -> dict:
                    help="Also run Trainer + peft with bf16=True and torch_compile=True (the issue's best reference).")
     p.add_argument("--group-by-length", action="store_true", help="lightft with length-grouped batches (not the default).")
     p.add_argument("--compile", default="", metavar="MODES",
-                   help="Also run lightft compiled, once per torch.compile mode listed (default, reduce-overhead, "
-                        "max-autotune-no-cudagraphs); samples/s over the second half of the steps. With "
-                        "--max-tokens, the compiled runs use that token budget.")
+                   help="Also run lightft compiled, once per compile spec listed (default, max-autotune-no-cudagraphs, "
+                        "model:default; CUDA-graph modes are refused for training); samples/s over the second "
+                        "half of the steps. With --max-tokens, the compiled runs use that token budget.")
     p.add_argument("--out", help="Write the figures as JSON here.")
     args = p.parse_args(argv)
     gpu = args.workload == "gpu"

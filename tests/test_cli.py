@@ -182,8 +182,8 @@ def test_train_predict_eval_from_the_command_line(tmp_path, tiny_model_dir, tiny
     assert lines[0].split("\t")[:4] == ["label", "score", "p(neg)", "p(pos)"] and len(lines) == 3
     code, out, err = run_cli(["predict", str(run), "good " * 40, "awful"], capsys)  # the first is cut at 32 tokens
     assert code == 0 and len(out.strip().splitlines()) == 3
-    assert err == ("warning: 1 of 2 texts (50.0%) fill --max-length 32 tokens and are cut there; training with a "
-                   "larger --max-length keeps more of them, at more time per text\n")
+    assert err == ("warning: 1 of 2 texts (50.0%) reach --max-length 32 tokens, where longer texts are cut; training "
+                   "with a larger --max-length keeps more of them, at more time per text\n")
     texts = tmp_path / "texts.txt"
     texts.write_text("good great film\nawful boring\n")
     preds = tmp_path / "preds.jsonl"

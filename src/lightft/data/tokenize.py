@@ -21,9 +21,11 @@ def tokenize(tokenizer, texts: Sequence[str], max_length: int, *, desc: str = "t
 
 
 def cut_note(ids: Sequence[Sequence[int]], max_length: int, what: str) -> str | None:
-    """A sentence on how many of ``what`` filled ``max_length`` (and so lost any tokens beyond it), or None."""
+    """A sentence on how many of ``what`` reach ``max_length`` tokens (those longer lost the rest), or None.
+
+    Truncated ids cannot tell a text of exactly ``max_length`` tokens from a longer one, so both are counted."""
     cut = sum(len(x) >= max_length for x in ids)
     if not cut:
         return None
-    return (f"{cut:,} of {len(ids):,} {what} ({cut / len(ids):.1%}) fill --max-length {max_length} tokens and are "
-            f"cut there; a larger --max-length keeps more of them, at more time per text")
+    return (f"{cut:,} of {len(ids):,} {what} ({cut / len(ids):.1%}) reach --max-length {max_length} tokens, where "
+            f"longer texts are cut; a larger --max-length keeps more of them, at more time per text")

@@ -9,8 +9,9 @@ compiling all of it. Shapes are dynamic from the first call (``dynamic=True``), 
 recompile; the collators pad batches to bucket sizes so that CUDA graphs (``reduce-overhead``, one recording
 per shape) see few shapes.
 
-Measured on an H100 (docs/performance.md): training pays with the layers compiled (``--compile``), inference with
-the whole model (``predict --compile``); the compiled layers predicted slower than eager. CUDA graphs are refused
+Measured on an H100 (docs/performance.md): training with token-budget batches pays with the layers compiled
+(``--compile``; at 32 rows it did not finish compiling in the time allowed), inference with the whole model
+(``predict --compile``); the compiled layers predicted slower than eager. CUDA graphs are refused
 for training (a segmentation fault there, torch 2.11) and did not beat eager for inference.
 
 A spec is ``[layers:|model:]<mode>`` with a torch.compile mode (``default``, ``reduce-overhead``,

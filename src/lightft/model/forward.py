@@ -61,8 +61,7 @@ class Forward:
 
     def logits(self, model: nn.Module, batch: dict) -> torch.Tensor:
         if self.compile is None:
-            # layers compiled for training run eager here (torch >= 2.6; older torch runs them compiled)
-            if getattr(model, "_lightft_compiled", None) and hasattr(torch.compiler, "set_stance"):
+            if getattr(model, "_lightft_compiled", None):  # layers compiled for training run eager here
                 with torch.compiler.set_stance("force_eager"):
                     return _eager_logits(model, batch, self.unpadded)
             return _eager_logits(model, batch, self.unpadded)
