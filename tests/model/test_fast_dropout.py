@@ -119,3 +119,18 @@ def test_bert_attention_dropout_path_matches_stock_when_nothing_is_dropped():
 def test_fast_dropout_module_is_a_dropout():
     m = FastDropout(0.25)
     assert isinstance(m, nn.Dropout) and m.p == 0.25
+
+
+@pytest.mark.parametrize("env, fast", [(None, True), ("0", False)])
+def test_forward_choose_installs_fast_dropout_unless_switched_off(monkeypatch, env, fast):
+    from lightft.model.forward import Forward
+
+    if env is None:
+        monkeypatch.delenv("LIGHTFT_FAST_DROPOUT", raising=False)
+    else:
+        monkeypatch.setenv("LIGHTFT_FAST_DROPOUT", env)
+    model = tiny_model("bert")
+    Forward.choose(model, 0, "auto", torch.device("cpu"))
+    assert any(type(m) is FastDropout for m in model.modules()) is fast
+    assert any(type(m) is nn.Dropout for m in model.modules()) is not fast
+    assert model.config._attn_implementation == ("lightft_sdpa" if fast else "sdpa")

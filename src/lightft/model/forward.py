@@ -3,6 +3,7 @@ compiled."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import torch
@@ -46,7 +47,7 @@ class Forward:
             enable_unpadded(model)  # here, not inside a compiled region
         else:
             disable_unpadded(model)  # a model that ran packed before (the baseline) goes back to stock attention
-            if device.type == "cpu":  # CPU dropout masks from aten::bernoulli_ cost up to half a step
+            if device.type == "cpu" and fast_dropout_enabled():  # aten::bernoulli_ masks cost up to half a step
                 from lightft.model.fast_dropout import install_fast_dropout
 
                 install_fast_dropout(model, attention=not prompt_method)
@@ -68,6 +69,13 @@ class Forward:
         from lightft.model.compiled import compiled_logits
 
         return compiled_logits(self.compile, _eager_logits, model, batch, self.unpadded)
+
+
+def fast_dropout_enabled() -> bool:
+    """lightft's cheaper CPU dropout masks (``model/fast_dropout.py``) are on unless ``LIGHTFT_FAST_DROPOUT=0``,
+    which keeps torch's own dropout and SDPA: slower on CPU, the same masks as plain transformers draws
+    (docs/defaults.md, "Fast dropout masks and accuracy")."""
+    return os.environ.get("LIGHTFT_FAST_DROPOUT", "1") != "0"
 
 
 def _eager_logits(model: nn.Module, batch: dict, unpadded: bool) -> torch.Tensor:

@@ -27,6 +27,7 @@ from lightft.errors import LightftError, LightftWarning
 from lightft.methods.base import TrainingHooks
 from lightft.model.forward import Forward
 from lightft.runtime import peak_memory_mb, reset_peak_memory
+from lightft.threads import ThreadGovernor
 from lightft.training.optim import build_optimizer, linear_warmup_decay
 
 LOG_EVERY = 20
@@ -142,93 +143,103 @@ def fit(model: nn.Module, train: TokenizedDataset, hp: Hyper, *, forward: Forwar
     state, curve, clock = TrainState(), [], []
     train_seconds, samples = 0.0, 0
     first_step_seconds, first_step_samples = 0.0, 0
+    governor = ThreadGovernor(device)  # one CPU thread while other processes hold the cores
+    governor.check()
     reset_peak_memory(device)
-    for epoch in range(1, hp.epochs + 1):
-        state.epoch = epoch
-        plan.set_epoch(epoch - 1)
-        # The summed loss over a window's rows is divided by BatchPlan.loss_denominators (the window's rows, or a
-        # fixed mean with token budgets); accelerate divides what it back-propagates by grad_accum, which the
-        # factor undoes. A per-batch mean instead left the last short window with 1/grad_accum of its gradient.
-        denominators = plan.loss_denominators(hp.grad_accum)
-        model.train()
-        running, epoch_loss = torch.zeros((), device=device), torch.zeros((), device=device)
-        running_n, running_rows, epoch_rows = 0, 0, 0
-        start, epoch_start_step, steps_this_epoch = time.perf_counter(), state.step, 0
-        bar = progress.bar(len(train), f"epoch {epoch}/{hp.epochs}", quiet=quiet)
-        if forward.compile is not None and state.step == 0:
-            bar.set_postfix_str("compiling the model (a minute or more)", refresh=True)
-        for batch in loader:
-            with accelerator.accumulate(model):
-                with accelerator.autocast():
-                    logits = forward.logits(model, batch)
-                loss_sum = F.cross_entropy(logits.float(), batch["labels"], reduction="sum")
-                scaled = loss_sum * (hp.grad_accum / denominators[steps_this_epoch // hp.grad_accum])
-                extra = hooks.extra_loss(model)
-                accelerator.backward(scaled if extra is None else scaled + extra)
-                if accelerator.sync_gradients and hp.max_grad_norm > 0:
-                    accelerator.clip_grad_norm_(model.parameters(), hp.max_grad_norm)
-                optimizer.step()
-                scheduler.step()
-                if accelerator.sync_gradients:
-                    updates += 1
-                    hooks.after_update(updates)
-                optimizer.zero_grad(set_to_none=True)
-            rows = len(batch["labels"])
-            running += loss_sum.detach()
-            running_n += 1
-            running_rows += rows
-            state.step += 1
-            steps_this_epoch = state.step - epoch_start_step
-            samples += rows
-            bar.update(rows)
-            if state.step == 1:
-                bar.set_postfix_str("")
-                if device.type == "cuda":
-                    torch.cuda.synchronize(device)  # once per run: time to first step
-                first_step_seconds, first_step_samples = time.perf_counter() - start, rows
-            if state.step % LOG_EVERY == 0:
-                loss = _finite((running / running_rows).item(), state, hp)  # the only host sync, every LOG_EVERY steps
-                clock.append((samples, train_seconds + time.perf_counter() - start))
-                curve.append((state.step, round(loss, 5)))
-                elapsed = time.perf_counter() - start
-                bar.set_postfix(loss=f"{loss:.4f}", samples_s=f"{bar.n / elapsed:.1f}")
-                epoch_loss += running
-                epoch_rows += running_rows
-                running.zero_()
-                running_n, running_rows = 0, 0
-        epoch_loss += running
-        epoch_rows += running_rows
-        if running_n:
-            curve.append((state.step, round(_finite((running / running_rows).item(), state, hp), 5)))
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        train_seconds += time.perf_counter() - start
-        bar.close()
-        metrics = validate(model)
-        diverged = not math.isfinite(metrics["loss"])  # weights broken by the epoch's last updates
-        if diverged and not state.history:
-            _finite(metrics["loss"], state, hp, what="validation loss")
-        score = metrics[hp.select]
-        improved = score > state.best_score and not diverged
-        state.history.append({
-            "epoch": epoch,
-            "train_loss": round(epoch_loss.item() / epoch_rows, 5) if epoch_rows else None,  # mean over the epoch's rows
-            "validation": {k: metrics[k] if math.isfinite(metrics[k]) else None for k in ("accuracy", "macro_f1", "loss")},
-            "improved": improved,
-            **({"diverged": True} if diverged else {}),
-        })
-        if diverged:
-            warnings.warn(f"training diverged in epoch {epoch} (the validation loss is {metrics['loss']}); kept epoch "
-                          f"{state.best_epoch} and stopped. A lower --lr (it is {hp.lr:g}) may train further",
-                          LightftWarning, stacklevel=2)
-            break
-        if improved:
-            state.best_score, state.best_epoch, state.stale_epochs = score, epoch, 0
-            best = trainable_state(accelerator.unwrap_model(model))
-        else:
-            state.stale_epochs += 1
-            if hp.patience is not None and state.stale_epochs >= hp.patience:
+    try:
+        for epoch in range(1, hp.epochs + 1):
+            state.epoch = epoch
+            plan.set_epoch(epoch - 1)
+            # The summed loss over a window's rows is divided by BatchPlan.loss_denominators (the window's rows, or a
+            # fixed mean with token budgets); accelerate divides what it back-propagates by grad_accum, which the
+            # factor undoes. A per-batch mean instead left the last short window with 1/grad_accum of its gradient.
+            denominators = plan.loss_denominators(hp.grad_accum)
+            model.train()
+            running, epoch_loss = torch.zeros((), device=device), torch.zeros((), device=device)
+            running_n, running_rows, epoch_rows = 0, 0, 0
+            start, epoch_start_step, steps_this_epoch = time.perf_counter(), state.step, 0
+            bar = progress.bar(len(train), f"epoch {epoch}/{hp.epochs}", quiet=quiet)
+            if forward.compile is not None and state.step == 0:
+                bar.set_postfix_str("compiling the model (a minute or more)", refresh=True)
+            for batch in loader:
+                with accelerator.accumulate(model):
+                    with accelerator.autocast():
+                        logits = forward.logits(model, batch)
+                    loss_sum = F.cross_entropy(logits.float(), batch["labels"], reduction="sum")
+                    scaled = loss_sum * (hp.grad_accum / denominators[steps_this_epoch // hp.grad_accum])
+                    extra = hooks.extra_loss(model)
+                    accelerator.backward(scaled if extra is None else scaled + extra)
+                    if accelerator.sync_gradients and hp.max_grad_norm > 0:
+                        accelerator.clip_grad_norm_(model.parameters(), hp.max_grad_norm)
+                    optimizer.step()
+                    scheduler.step()
+                    if accelerator.sync_gradients:
+                        updates += 1
+                        hooks.after_update(updates)
+                    optimizer.zero_grad(set_to_none=True)
+                governor.check()  # a probe every PROBE_EVERY_SECONDS at most
+                rows = len(batch["labels"])
+                running += loss_sum.detach()
+                running_n += 1
+                running_rows += rows
+                state.step += 1
+                steps_this_epoch = state.step - epoch_start_step
+                samples += rows
+                bar.update(rows)
+                if state.step == 1:
+                    bar.set_postfix_str("")
+                    if device.type == "cuda":
+                        torch.cuda.synchronize(device)  # once per run: time to first step
+                    first_step_seconds, first_step_samples = time.perf_counter() - start, rows
+                if state.step % LOG_EVERY == 0:
+                    # the only host sync, every LOG_EVERY steps
+                    loss = _finite((running / running_rows).item(), state, hp)
+                    clock.append((samples, train_seconds + time.perf_counter() - start))
+                    curve.append((state.step, round(loss, 5)))
+                    elapsed = time.perf_counter() - start
+                    bar.set_postfix(loss=f"{loss:.4f}", samples_s=f"{bar.n / elapsed:.1f}")
+                    epoch_loss += running
+                    epoch_rows += running_rows
+                    running.zero_()
+                    running_n, running_rows = 0, 0
+            epoch_loss += running
+            epoch_rows += running_rows
+            if running_n:
+                curve.append((state.step, round(_finite((running / running_rows).item(), state, hp), 5)))
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
+            train_seconds += time.perf_counter() - start
+            bar.close()
+            metrics = validate(model)
+            diverged = not math.isfinite(metrics["loss"])  # weights broken by the epoch's last updates
+            if diverged and not state.history:
+                _finite(metrics["loss"], state, hp, what="validation loss")
+            score = metrics[hp.select]
+            improved = score > state.best_score and not diverged
+            state.history.append({
+                "epoch": epoch,
+                # the mean over the epoch's rows
+                "train_loss": round(epoch_loss.item() / epoch_rows, 5) if epoch_rows else None,
+                "validation": {k: metrics[k] if math.isfinite(metrics[k]) else None
+                               for k in ("accuracy", "macro_f1", "loss")},
+                "improved": improved,
+                **({"diverged": True} if diverged else {}),
+            })
+            if diverged:
+                warnings.warn(f"training diverged in epoch {epoch} (the validation loss is {metrics['loss']}); "
+                              f"kept epoch {state.best_epoch} and stopped. A lower --lr (it is {hp.lr:g}) may train "
+                              "further",
+                              LightftWarning, stacklevel=2)
                 break
+            if improved:
+                state.best_score, state.best_epoch, state.stale_epochs = score, epoch, 0
+                best = trainable_state(accelerator.unwrap_model(model))
+            else:
+                state.stale_epochs += 1
+                if hp.patience is not None and state.stale_epochs >= hp.patience:
+                    break
+    finally:
+        governor.restore()  # a run that raises leaves the process on its thread count
     tokens = sum(train.lengths) * state.epoch  # real (unpadded) tokens seen, without a sync per step
     return FitResult(
         history=state.history,
