@@ -3,7 +3,7 @@
 torch's OpenMP threads spin at the end of every parallel region, waiting for each other. When another busy
 process holds one of the cores, a waiting thread spins while the thread it waits for is descheduled, so each
 parallel op costs a scheduler tick (about 8 ms) instead of microseconds. On the 2-core development machine, one
-other torch process made a small lightft training run 23x slower: 100.6 s instead of 4.4 s
+other torch process made a small lightft training run 3-23x slower: 12-100 s instead of about 4.4 s
 (docs/performance.md, "CPU: sharing the cores"). ``OMP_WAIT_POLICY=PASSIVE`` avoids this, but it must be set
 before torch loads and costs about 30% when the machine is free.
 
