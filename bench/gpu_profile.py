@@ -7,7 +7,8 @@ model FLOP rate and MFU.
     PYTHONPATH=src python bench/gpu_profile.py --ids .carry/train.json.gz --sweep   # run 1's sweep (docs/performance.md)
 
 A set-up is ``METHOD:MAX_TOKENS:COMPILE[:dropout0]`` (COMPILE ``eager`` or a compile spec, ``default`` being
-``--compile``; MAX_TOKENS ``0`` for 32-row batches). ``--ttfs`` runs the product loop (``fit``) over the workload
+``--compile``; MAX_TOKENS ``0`` for 32-row batches; ``:bucket`` pads batches to bucket sizes as ``--compile`` did
+before run 7). ``--ttfs`` runs the product loop (``fit``) over the workload
 once and prints its time to first step, its samples/s over the second half and torch's compile-time metrics; run it
 in a second process on the same machine to see the time to first step with inductor's on-disk caches warm.
 ``--profile`` runs a bare step loop (the product's forward, loss, backward, clipping and fused AdamW, batches
@@ -58,11 +59,12 @@ class Setup:
     def __init__(self, spec: str):
         parts = spec.split(":")
         self.method, tokens, self.compile = parts[0], int(parts[1]), parts[2]
-        if self.compile.startswith("model") and len(parts) > 3 and parts[3] not in ("dropout0", "nodrop"):
+        if self.compile.startswith("model") and len(parts) > 3 and parts[3] not in ("dropout0", "nodrop", "bucket"):
             self.compile, parts = f"{parts[2]}:{parts[3]}", parts[:3] + parts[4:]
         self.max_tokens = tokens or None
         self.dropout = 0.0 if "dropout0" in parts[3:] else 0.1
         self.no_dropout = "nodrop" in parts[3:]  # every dropout off (the model's too): what dropout costs
+        self.bucket = "bucket" in parts[3:]  # pad batches to bucket sizes, as --compile did before run 7
         self.spec = spec
 
     @property
@@ -133,6 +135,7 @@ def profile(setup: Setup, ids, labels, *, tiny: bool, warm: int, timed: int, pro
     opt = build_optimizer(model, LR[setup.method], 0.01, device)
     trained = [p for p in model.parameters() if p.requires_grad]
     collate = fwd.collator()
+    collate.bucket = collate.bucket or setup.bucket
     plan = train_batches([len(x) for x in ids], 32, seed=0, epoch=0, max_tokens=setup.max_tokens,
                          width=getattr(collate, "width", None))
     need = warm + timed + profiled

@@ -1,4 +1,4 @@
-"""--compile: bucketed shapes keep compilations few, and compiled training/evaluation match eager."""
+"""--compile: dynamic shapes keep compilations few, and compiled training/evaluation match eager."""
 
 import json
 
@@ -39,9 +39,8 @@ def test_compiled_run_compiles_a_few_graphs_not_one_per_length(fast, counter, mo
         return batch
 
     monkeypatch.setattr(forward_module.PadCollator, "__call__", spy)
-    result = lightft.train(**fast, compile=True)
-    assert set(widths) <= {bucket_length(n, cap=32) for n in range(1, 33)}
-    assert len(set(widths)) >= 3 and len(widths) > 20  # several shapes over many batches...
+    result = lightft.train(**{**fast, "batch_size": 2}, compile=True)  # two rows a batch: widths vary
+    assert len(set(widths)) >= 3 and len(widths) > 20  # several shapes (each batch its own width) over many batches...
     # ...but two layer graphs in all, shared by every layer (shapes are dynamic): training's (the first layer's input
     # needs no gradient, later layers' inputs do); the baseline, validation and test evaluations run eager
     assert 1 <= counter.frame_count <= 2, counter.frame_count
@@ -79,7 +78,7 @@ def test_compile_with_inductor_end_to_end(fast, tmp_path):
 
 
 def test_compiled_packed_forward_and_backward_equal_eager(counter):
-    """The padding-free path under --compile: bucket-padded packed rows give the eager logits and gradients."""
+    """The padding-free path under --compile gives the eager logits and gradients."""
     from tests.model.test_unpadded import random_sequences, tiny_model
 
     model = tiny_model("roberta", dropout=0.0).train()  # RoBERTa: positions start after the pad id
@@ -90,7 +89,7 @@ def test_compiled_packed_forward_and_backward_equal_eager(counter):
     for how in (None, "default"):
         forward = Forward.choose(model, pad, "on", cpu, compile=bool(how), max_length=32)
         batch = forward.collator()([{"input_ids": s, "index": i} for i, s in enumerate(seqs)])
-        assert batch["input_ids"].shape[1] == (bucket_length(67, per_doubling=8) if how else 67)
+        assert batch["input_ids"].shape[1] == 67  # no bucket padding without CUDA graphs
         model.zero_grad(set_to_none=True)
         logits = forward.logits(model, batch)
         torch.nn.functional.cross_entropy(logits, labels).backward()
@@ -100,6 +99,16 @@ def test_compiled_packed_forward_and_backward_equal_eager(counter):
     torch.testing.assert_close(compiled, eager, atol=1e-5, rtol=0)
     for name, grad in eager_grads.items():
         torch.testing.assert_close(compiled_grads[name], grad, atol=1e-5, rtol=1e-4, msg=name)
+
+
+@pytest.mark.parametrize("unpadded", [False, True])
+def test_only_cuda_graph_modes_pad_batches_to_bucket_sizes(unpadded):
+    items = [{"input_ids": [5] * n, "index": i} for i, n in enumerate([7, 13, 9])]  # 29 tokens, longest 13
+    for spec, bucketed in [(None, False), ("default", False), ("model:default", False),
+                           ("max-autotune-no-cudagraphs", False), ("reduce-overhead", True), ("model:max-autotune", True)]:
+        batch = Forward(pad_token_id=0, unpadded=unpadded, compile=spec, max_length=64).collator()(items)
+        padded = bucket_length(29, per_doubling=8) if unpadded else bucket_length(13, cap=64)
+        assert batch["input_ids"].shape[1] == (padded if bucketed else (29 if unpadded else 16)), spec  # 16: x8
 
 
 def test_a_failing_compiler_falls_back_to_eager_with_one_warning(tiny_model_dir, monkeypatch):
@@ -135,7 +144,7 @@ def test_predict_with_compile_equals_eager(fast, counter):
     frames = counter.frame_count
     compiled = lightft.load(result.path, compile=True).logits(texts)
     assert counter.frame_count > frames  # the predictor went through the compiled function
-    # bucketed widths change the matmul shapes, which may round differently under bf16 autocast
+    # batched with other texts, matmul shapes differ, which may round differently under bf16 autocast
     torch.testing.assert_close(torch.from_numpy(compiled), torch.from_numpy(eager), atol=2e-3, rtol=0)
 
 

@@ -6,8 +6,9 @@ so compiling costs about one layer: for MiniLM-L6 LoRA on the 2-core dev CPU the
 140 s when the whole model is compiled (docs/performance.md). ``model:<mode>`` compiles the whole logits function
 instead, which also removes the Python work between layers (embeddings, head, peft wrappers) at the price of
 compiling all of it. Shapes are dynamic from the first call (``dynamic=True``), so a new length does not
-recompile; the collators pad batches to bucket sizes so that CUDA graphs (``reduce-overhead``, one recording
-per shape) see few shapes.
+recompile and batches keep their own sizes. Only for CUDA graphs (``reduce-overhead``, one recording per shape) do the
+collators pad batches to bucket sizes (``pads_to_buckets``), so that they see few shapes: for the other modes the
+padding bought nothing and cost its share of every step (docs/performance.md, run 7).
 
 Measured on an H100 (docs/performance.md): training with token-budget batches pays with the layers compiled
 (``--compile``; at 32 rows it did not finish compiling in the time allowed), inference with the whole model
@@ -44,6 +45,12 @@ def parse(spec: str) -> tuple[str, str]:
     if scope not in ("layers", "model"):
         raise ValueError(f"compile spec {spec!r}: the scope must be layers or model")
     return scope, mode or "default"
+
+
+def pads_to_buckets(spec: str | None) -> bool:
+    """Whether batches for ``spec`` are padded to bucket sizes: only for CUDA-graph modes, which record one graph per
+    shape; the other modes compile with dynamic shapes and take any size."""
+    return spec is not None and parse(spec)[1] in CUDA_GRAPH_MODES
 
 
 def repeated_blocks(model: nn.Module) -> list[nn.Module]:
