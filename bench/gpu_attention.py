@@ -66,6 +66,13 @@ def main() -> None:
         return torch.ops.aten._cudnn_attention_forward(q, k, v, None, cu, cu, longest, longest, True, 0.0, False,
                                                        False, scale=scale)[0]
 
+    try:  # what the ragged cuDNN forward returns (shapes a compile-friendly wrapper's fake kernel must give)
+        raw = torch.ops.aten._cudnn_attention_forward(q, k, v, None, cu, cu, longest, longest, True, 0.0, False, False,
+                                                      scale=scale)
+        print("cuDNN forward returns:", [(tuple(t.shape), t.dtype, tuple(t.stride())) if torch.is_tensor(t) else t
+                                         for t in raw])
+    except Exception as exc:  # noqa: BLE001
+        print(f"cuDNN forward failed: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}")
     results = {}
     for name, fn in [("varlen_attn (FA2)", fa2), ("cuDNN ragged", cudnn)]:
         try:
