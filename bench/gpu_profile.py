@@ -42,9 +42,9 @@ from lightft.training.optim import build_optimizer  # noqa: E402
 LR = {"lora": 5e-4, "full": 5e-5}
 PEAK_TFLOPS = {"H100": 989.0, "H200": 989.0, "A100": 312.0}  # dense bf16, SXM
 # kernel name fragments -> kind, first match wins (names from cuBLAS/CUTLASS, flash attention, inductor, ATen)
-KINDS = [
-    ("matmul", ("gemm", "nvjet", "cutlass", "xmma", "cublas", "sm90_", "sm80_", "splitk")),
+KINDS = [  # attention first: flash kernels' names mention cutlass types
     ("attention", ("flash", "fmha", "attn")),
+    ("matmul", ("gemm", "nvjet", "cutlass", "xmma", "cublas", "sm90_", "sm80_", "splitk")),
     ("optimizer", ("adam", "multi_tensor", "foreach")),
     ("fused by inductor (triton)", ("triton",)),
     ("norm", ("layer_norm", "layernorm")),
@@ -103,14 +103,30 @@ def flops_per_step(model, batches_lengths: list[list[int]], method: str) -> floa
     return total / len(batches_lengths)
 
 
-def ttfs(setup: Setup, ids, labels, tiny: bool) -> None:
-    """The product loop once over the workload: time to first step (model to device, first compile) and speed."""
+def ttfs(setup: Setup, ids, labels, tiny: bool, cprofile: str | None = None) -> None:
+    """The product loop once over the workload: time to first step (model to device, first compile) and speed.
+    With ``cprofile``, the run goes under cProfile (saved there; the 30 functions with the most cumulative time are
+    printed): where the compile's seconds go, waits on inductor's compile workers included."""
     import torch._dynamo.utils as dutils
 
+    profiler = None
+    if cprofile:
+        import cProfile
+
+        profiler = cProfile.Profile()
+        profiler.enable()
     start = time.perf_counter()
     r = lightft_train(make_model(tiny), ids, labels, method=setup.method, batch_size=32, lr=LR[setup.method],
                       max_steps=len(ids) // 32, lora_dropout=setup.dropout, max_tokens=setup.max_tokens,
                       compile=setup.compile_arg, max_length=512)
+    if profiler is not None:
+        import pstats
+
+        profiler.disable()
+        profiler.dump_stats(cprofile)
+        stats = pstats.Stats(profiler)
+        stats.sort_stats("cumulative").print_stats(40)
+        stats.sort_stats("tottime").print_stats(20)
     late = r["late_samples_per_s"]
     print(f"[ttfs {setup.spec}] first step {r['time_to_first_step_s']:.2f} s, whole run {time.perf_counter() - start:.1f} s "
           f"for {r['samples']} samples, second half {late and round(late):} samples/s, peak {r['peak_memory_mb']:.0f} MB, "
@@ -239,14 +255,29 @@ def main() -> None:
     p.add_argument("--warm", type=int, default=6)
     p.add_argument("--timed", type=int, default=20)
     p.add_argument("--profiled", type=int, default=5)
+    p.add_argument("--cprofile", metavar="FILE", help="Run the (first) --ttfs set-up under cProfile, saved to FILE.")
+    p.add_argument("--inductor", action="append", default=[], metavar="KEY=VALUE",
+                   help="Set torch._inductor.config.KEY (dotted, e.g. triton.autotune_pointwise=False) first.")
     p.add_argument("--sweep", action="store_true")
     p.add_argument("--tiny", action="store_true")
     args = p.parse_args()
     ids, labels = load_ids(args.ids)
     ids, labels = ids[: args.n], labels[: args.n]
     print(torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu", torch.__version__, flush=True)
-    for spec in args.ttfs:
-        ttfs(Setup(spec), ids, labels, args.tiny)
+    for item in args.inductor:
+        import ast
+
+        import torch._inductor.config as inductor_config
+
+        key, _, value = item.partition("=")
+        *path, name = key.split(".")
+        target = inductor_config
+        for part in path:
+            target = getattr(target, part)
+        setattr(target, name, ast.literal_eval(value))
+        print(f"torch._inductor.config.{key} = {getattr(target, name)!r}")
+    for i, spec in enumerate(args.ttfs):
+        ttfs(Setup(spec), ids, labels, args.tiny, args.cprofile if i == 0 else None)
     for spec in args.profile:
         try:
             profile(Setup(spec), ids, labels, tiny=args.tiny, warm=args.warm, timed=args.timed, profiled=args.profiled)

@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
-# Eighth GPU run (session 9, after run 7): --compile without bucket padding (the new default for modes without CUDA
-# graphs) against the old bucket-padded batches in one process, full fine-tuning compiled with a longer warm-up,
-# FA2 varlen vs cuDNN ragged attention, and inference with the whole model compiled. Carry as for gpu_run7.sh,
-# timeout_s 400.
+# Eighth GPU run (planned in session 9 after run 7; not run yet: no device was left). What it measures:
+#  - FA2 varlen vs cuDNN ragged attention (attention was 23% of the compiled LoRA step in run 7);
+#  - where the 73 s cold / 45 s warm time to first step with --compile goes (cProfile of the product loop);
+#  - --compile without bucket padding (the default since session 9) against the old bucket-padded batches;
+#  - full fine-tuning compiled with a longer warm-up (run 7's timed window for it was disturbed);
+#  - inference with the whole model compiled, unbucketed.
+# Here: `python bench/make_carry.py`; device tool: `bash bench/gpu_run8.sh`, carry [".carry/train.json.gz",
+# ".carry/test.json.gz", ".carry/tok"], timeout_s 480.
 set -o pipefail
 export PYTHONUNBUFFERED=1 PYTHONPATH=src PYTHONWARNINGS=ignore TOKENIZERS_PARALLELISM=false
 OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
@@ -10,7 +14,9 @@ PROF=(python -X faulthandler bench/gpu_profile.py --ids .carry/train.json.gz)
 step() { local name=$1 limit=$2; shift 2; timeout "$limit" "$@" 2>&1 | grep -v -i warn | tee "$OUT/$name.log"; }
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | tee "$OUT/gpu.txt"
 step attention 40 python bench/gpu_attention.py --ids .carry/train.json.gz
-step train 200 "${PROF[@]}" --warm 10 --timed 20 --profiled 3 --profile lora:32768:default \
-  --profile lora:32768:default:bucket --profile full:32768:default --profile lora:32768:default:dropout0
+step train 260 "${PROF[@]}" --warm 10 --timed 20 --profiled 3 --ttfs lora:32768:default --cprofile "$OUT/cold.prof" \
+  --profile lora:32768:default --profile lora:32768:default:bucket --profile full:32768:default \
+  --profile lora:32768:default:dropout0
+step warm 60 "${PROF[@]}" --ttfs lora:32768:default --cprofile "$OUT/warm.prof"
 step infer 90 python -X faulthandler bench/infer_speed.py --workload gpu --ids .carry/test.json.gz \
   --tokenizer .carry/tok --n 4096 --batch-size 512 --max-tokens 131072 --compile model:default
