@@ -3,12 +3,7 @@
 # step with --compile cold and with inductor's caches warm (a second process), dropout's cost, and inference
 # with the whole model compiled at a 131k-token budget. Here: `python bench/make_carry.py`; then the device tool:
 # `bash bench/gpu_run7.sh` with carry [".carry/train.json.gz", ".carry/test.json.gz", ".carry/tok"], timeout_s 420.
-set -o pipefail
-export PYTHONUNBUFFERED=1 PYTHONPATH=src PYTHONWARNINGS=ignore TOKENIZERS_PARALLELISM=false
-OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
-PROF=(python -X faulthandler bench/gpu_profile.py --ids .carry/train.json.gz)
-step() { local name=$1 limit=$2; shift 2; timeout "$limit" "$@" 2>&1 | grep -v -i warn | tee "$OUT/$name.log"; }
-nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | tee "$OUT/gpu.txt"
+source bench/gpu_steps.sh
 # 1. one cold process: the product loop's first step with --compile (and torch's compile-time metrics), then
 #    profiles of compiled LoRA and full at 32k tokens, eager LoRA, compiled LoRA at 64k, and without any dropout
 step cold 220 "${PROF[@]}" --ttfs lora:32768:default --profile lora:32768:default --profile full:32768:default \

@@ -7,12 +7,7 @@
 #  - inference with the whole model compiled, unbucketed.
 # Here: `python bench/make_carry.py`; device tool: `bash bench/gpu_run8.sh`, carry [".carry/train.json.gz",
 # ".carry/test.json.gz", ".carry/tok"], timeout_s 480.
-set -o pipefail
-export PYTHONUNBUFFERED=1 PYTHONPATH=src PYTHONWARNINGS=ignore TOKENIZERS_PARALLELISM=false
-OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
-PROF=(python -X faulthandler bench/gpu_profile.py --ids .carry/train.json.gz)
-step() { local name=$1 limit=$2; shift 2; timeout "$limit" "$@" 2>&1 | grep -v -i warn | tee "$OUT/$name.log"; }
-nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | tee "$OUT/gpu.txt"
+source bench/gpu_steps.sh
 step attention 40 python bench/gpu_attention.py --ids .carry/train.json.gz
 step train 260 "${PROF[@]}" --warm 10 --timed 20 --profiled 3 --ttfs lora:32768:default --cprofile "$OUT/cold.prof" \
   --profile lora:32768:default --profile lora:32768:default:bucket --profile full:32768:default \

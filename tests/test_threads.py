@@ -15,6 +15,7 @@ from lightft.threads import ThreadGovernor
 def two_threads(monkeypatch):
     before = torch.get_num_threads()
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setattr(threads, "_warned", False)
     torch.set_num_threads(2)
     yield
     torch.set_num_threads(before)
@@ -92,3 +93,36 @@ def test_a_run_that_raises_still_gives_the_count_back(two_threads, monkeypatch, 
     with pytest.warns(LightftWarning), pytest.raises(LightftError):
         lightft.train(method="head", **fast)
     assert torch.get_num_threads() == 2
+
+
+def test_contended_evaluation_runs_on_one_thread_and_gives_the_count_back(two_threads, monkeypatch, tiny_model_dir):
+    from transformers import AutoModelForSequenceClassification
+
+    from lightft.evaluation import predict_logits
+    from lightft.model.forward import Forward
+
+    model = AutoModelForSequenceClassification.from_pretrained(tiny_model_dir).eval()
+    ids = [[101, 2000 + i, 2001, 102][: 2 + i % 3] for i in range(24)]
+    kw = dict(forward=Forward(pad_token_id=0), batch_size=4, device=torch.device("cpu"), quiet=True)
+    free = predict_logits(model, ids, **kw)
+    seen = []
+    monkeypatch.setattr(threads, "contended", lambda n: seen.append(torch.get_num_threads()) or True)
+    monkeypatch.setattr(threads, "PROBE_EVERY_SECONDS", 0.0)
+    with pytest.warns(LightftWarning, match=r"evaluation goes on with 1 thread instead of 2"):
+        contended = predict_logits(model, ids, **kw)
+    assert seen == [2] and torch.get_num_threads() == 2  # one probe, then sticky; the count comes back after
+    torch.testing.assert_close(torch.from_numpy(contended), torch.from_numpy(free))
+
+
+def test_one_warning_per_process(two_threads, monkeypatch):
+    import warnings
+
+    monkeypatch.setattr(threads, "contended", lambda n: True)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for work in ("evaluation", "training", "evaluation"):  # a CLI run: baseline, training, test evaluation
+            governor = ThreadGovernor(torch.device("cpu"), work=work)
+            governor.check()
+            assert torch.get_num_threads() == 1  # each phase still goes to one thread...
+            governor.restore()
+    assert len([w for w in caught if issubclass(w.category, LightftWarning)]) == 1  # ...but warns once

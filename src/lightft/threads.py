@@ -7,7 +7,7 @@ other torch process made a small lightft training run 3-23x slower: 12-100 s ins
 (docs/performance.md, "CPU: sharing the cores"). ``OMP_WAIT_POLICY=PASSIVE`` avoids this, but it must be set
 before torch loads and costs about 30% when the machine is free.
 
-``ThreadGovernor`` instead probes the cores every ``PROBE_EVERY_SECONDS`` of training. It times a small parallel
+``ThreadGovernor`` instead probes the cores every ``PROBE_EVERY_SECONDS`` of training, evaluation or prediction. It times a small parallel
 op on torch's threads and on one thread, for at most ``PROBE_SECONDS`` each. Once the parallel op is more than
 ``CONTENDED_RATIO`` times slower at ``STRIKES`` probes in a row, the rest of the run trains on one thread. It stays out of the way when the user
 chose the thread count (``OMP_NUM_THREADS``), on GPUs, and with one thread.
@@ -27,8 +27,9 @@ from lightft.errors import LightftWarning
 PROBE_SECONDS = 0.02  # per side; a contended parallel op takes ~8 ms, a free one ~15 us
 PROBE_OPS = 200
 PROBE_EVERY_SECONDS = 2.0  # about 10 ms per probe: at most 0.5% of the time
-CONTENDED_RATIO = 3.0
-STRIKES = 1  # contended probes in a row before switching; 2 missed a steady second torch process in 2 runs of 2  # free: 2 threads take ~0.65x the single-thread time; contended: 100x and more
+CONTENDED_RATIO = 3.0  # free: 2 threads take ~0.65x the single-thread time; contended: 100x and more
+STRIKES = 1  # contended probes in a row before switching; 2 missed a steady second torch process in 2 runs of 2
+_warned = False  # one warning per process: the baseline evaluation, training and the test evaluation each probe
 
 
 def _seconds_per_op(threads: int, x: torch.Tensor) -> float:
@@ -56,7 +57,8 @@ def contended(threads: int) -> bool:
 class ThreadGovernor:
     """One thread for the rest of the run once the CPU is found contended (see the module docstring)."""
 
-    def __init__(self, device: torch.device):
+    def __init__(self, device: torch.device, work: str = "training"):
+        self.work = work  # what goes on with one thread, for the warning
         self.threads = torch.get_num_threads()
         self.active = device.type == "cpu" and self.threads > 1 and "OMP_NUM_THREADS" not in os.environ
         self.reduced = False
@@ -72,9 +74,13 @@ class ThreadGovernor:
         self.last = time.perf_counter()
         self.strikes = self.strikes + 1 if contended(self.threads) else 0
         if self.strikes >= STRIKES:
+            global _warned
             torch.set_num_threads(1)
             self.reduced = True
-            warnings.warn(f"other processes are using this machine's CPU cores: training goes on with 1 thread "
+            if _warned:
+                return
+            _warned = True
+            warnings.warn(f"other processes are using this machine's CPU cores: {self.work} goes on with 1 thread "
                           f"instead of {self.threads} (competing threads made every step many times slower); set "
                           "OMP_NUM_THREADS to choose the count yourself", LightftWarning, stacklevel=3)
 

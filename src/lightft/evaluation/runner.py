@@ -11,9 +11,10 @@ from torch import nn
 
 from lightft import progress
 from lightft.data.batching import eval_batches
-from lightft.model.forward import Forward
 from lightft.evaluation.metrics import classification_metrics
+from lightft.model.forward import Forward
 from lightft.runtime import autocast
+from lightft.threads import ThreadGovernor
 
 
 @torch.inference_mode()
@@ -27,17 +28,23 @@ def predict_logits(model: nn.Module, input_ids: list[list[int]], *, forward: For
     batches = eval_batches([len(x) for x in input_ids], batch_size, max_tokens, collate.width)
     out: list[torch.Tensor] = [None] * len(batches)  # type: ignore[list-item]
     order: list[int] = []
-    with progress.bar(len(input_ids), desc, quiet=quiet) as bar:
-        for b, rows in enumerate(batches):
-            batch = collate([{"input_ids": input_ids[i], "index": i} for i in rows])
-            if device.type == "cuda":  # pinned + non-blocking: the host does not wait for the previous batch
-                batch = {k: v.pin_memory().to(device, non_blocking=True) if torch.is_tensor(v) else v for k, v in batch.items()}
-            with autocast(device, precision):
-                logits = forward.logits(model, batch)
-            out[b] = logits.to(torch.float32, copy=True)  # a CUDA-graph output is overwritten by the next call
-            order += rows
-            bar.update(len(rows))
-    model.train(was_training)
+    governor = ThreadGovernor(device, work="evaluation")  # one CPU thread while other processes hold the cores
+    try:
+        with progress.bar(len(input_ids), desc, quiet=quiet) as bar:
+            for b, rows in enumerate(batches):
+                governor.check()  # a probe every PROBE_EVERY_SECONDS at most
+                batch = collate([{"input_ids": input_ids[i], "index": i} for i in rows])
+                if device.type == "cuda":  # pinned + non-blocking: the host does not wait for the previous batch
+                    batch = {k: v.pin_memory().to(device, non_blocking=True) if torch.is_tensor(v) else v
+                             for k, v in batch.items()}
+                with autocast(device, precision):
+                    logits = forward.logits(model, batch)
+                out[b] = logits.to(torch.float32, copy=True)  # a CUDA-graph output is overwritten by the next call
+                order += rows
+                bar.update(len(rows))
+    finally:
+        governor.restore()
+        model.train(was_training)
     if not out:
         return np.zeros((0, 0), dtype=np.float32)
     stacked = torch.cat(out).cpu().numpy()  # one device->host copy for the whole split
