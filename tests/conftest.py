@@ -20,6 +20,15 @@ NEGATIVE = "bad awful terrible dull boring poor horrible weak".split()
 FILLER = "the movie film plot actor scene story was is and it a of".split()
 
 
+@pytest.fixture(autouse=True)
+def _no_thread_governor(monkeypatch):
+    """Other processes' load must not change what a test sees (a governor warning, one thread): the governor stays
+    off, as when a user sets OMP_NUM_THREADS; tests/test_threads.py turns it on where it is the subject."""
+    import torch
+
+    monkeypatch.setenv("OMP_NUM_THREADS", str(torch.get_num_threads()))
+
+
 def minilm_dir() -> Path | None:
     try:
         from lightft.quickstart import minilm_path
