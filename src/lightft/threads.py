@@ -7,10 +7,11 @@ other torch process made a small lightft training run 3-23x slower: 12-100 s ins
 (docs/performance.md, "CPU: sharing the cores"). ``OMP_WAIT_POLICY=PASSIVE`` avoids this, but it must be set
 before torch loads and costs about 30% when the machine is free.
 
-``ThreadGovernor`` instead probes the cores every ``PROBE_EVERY_SECONDS`` of training, evaluation or prediction. It times a small parallel
-op on torch's threads and on one thread, for at most ``PROBE_SECONDS`` each. Once the parallel op is more than
-``CONTENDED_RATIO`` times slower at ``STRIKES`` probes in a row, the rest of the run trains on one thread. It stays out of the way when the user
-chose the thread count (``OMP_NUM_THREADS``), on GPUs, and with one thread.
+``ThreadGovernor`` instead probes the cores every ``PROBE_EVERY_SECONDS`` of training, evaluation or prediction.
+It times a small parallel op on torch's threads and on one thread, for at most ``PROBE_SECONDS`` each. Once the
+parallel op is more than ``CONTENDED_RATIO`` times slower at ``STRIKES`` probes in a row, the rest of that phase
+runs on one thread, with one warning per process. It stays out of the way when the user chose the thread count
+(``OMP_NUM_THREADS``), on GPUs, and with one thread.
 """
 
 from __future__ import annotations
@@ -55,7 +56,8 @@ def contended(threads: int) -> bool:
 
 
 class ThreadGovernor:
-    """One thread for the rest of the run once the CPU is found contended (see the module docstring)."""
+    """One thread for the rest of a phase (training, an evaluation) once the CPU is found contended (see the module
+    docstring); ``restore`` gives the count back when the phase ends."""
 
     def __init__(self, device: torch.device, work: str = "training"):
         self.work = work  # what goes on with one thread, for the warning
