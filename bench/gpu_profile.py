@@ -13,7 +13,8 @@ once and prints its time to first step, its samples/s over the second half and t
 in a second process on the same machine to see the time to first step with inductor's on-disk caches warm.
 ``--profile`` runs a bare step loop (the product's forward, loss, backward, clipping and fused AdamW, batches
 already on the device), times ``--timed`` steps after ``--warm`` warm-up steps, then profiles ``--profiled`` steps.
-``--tiny`` swaps in a 2-layer BERT (smoke test on a CPU).
+``--infer TOKENS:COMPILE`` does the same for inference as ``lightft predict`` runs it. ``--tiny`` swaps in a
+2-layer BERT (smoke test on a CPU).
 """
 
 from __future__ import annotations
@@ -87,19 +88,18 @@ def make_model(tiny: bool):
                                                     num_attention_heads=4, intermediate_size=128))
 
 
-def flops_per_step(model, batches_lengths: list[list[int]], method: str) -> float:
+def flops_per_step(model, batches_lengths: list[list[int]], passes: int) -> float:
     """Model FLOPs of one step (mean over the batches): 2 x linear weights x tokens for the forward, as much again
-    for the activation gradients, and again for the weight gradients (full fine-tuning); attention 4 x d x sum(len^2)
-    per layer forward, twice that backward."""
+    for the activation gradients, and again for the weight gradients (full fine-tuning): ``passes`` 1 (inference),
+    2 (LoRA and the like) or 3 (full); attention 4 x d x sum(len^2) per layer forward, twice that backward."""
     linear = sum(m.weight.numel() for n, m in model.named_modules()
                  if isinstance(m, torch.nn.Linear) and ".layer." in n and "lora_" not in n)
     config = getattr(model, "config", None) or model.get_base_model().config
-    passes = 3 if method == "full" else 2
     total = 0.0
     for lengths in batches_lengths:
         tokens = sum(lengths)
         attention = 4 * config.hidden_size * sum(n * n for n in lengths) * config.num_hidden_layers
-        total += 2 * linear * tokens * passes + attention * 3
+        total += 2 * linear * tokens * passes + attention * (1 if passes == 1 else 3)
     return total / len(batches_lengths)
 
 
@@ -184,13 +184,28 @@ def profile(setup: Setup, ids, labels, *, tiny: bool, warm: int, timed: int, pro
     wall = (time.perf_counter() - t0) / timed
     rows = sum(len(b) for b in plan[warm:warm + timed]) / timed
     tokens = sum(len(ids[i]) for b in plan[warm:warm + timed] for i in b) / timed
-    flops = flops_per_step(model, [[len(ids[i]) for i in b] for b in plan[warm:warm + timed]], setup.method)
+    flops = flops_per_step(model, [[len(ids[i]) for i in b] for b in plan[warm:warm + timed]], 3 if setup.method == "full" else 2)
+    print(f"[profile {setup.spec}] warm-up {warm} steps {warm_s:.1f} s; {wall * 1e3:.1f} ms/step, {rows:.0f} rows "
+          f"and {tokens:.0f} real tokens/step = {rows / wall:.0f} samples/s, {tokens / wall:.0f} tokens/s; "
+          f"{rate(flops / wall, device)}", flush=True)
+
+    def run():
+        for b in dev[warm + timed:]:
+            step(b)
+
+    profile_kernels(f"profile {setup.spec}", run, profiled, device)
+
+
+def rate(flops_per_second: float, device: torch.device) -> str:
+    """``model N TFLOP/s, MFU M% of PEAK`` (MFU where the GPU's dense bf16 peak is known)."""
     name = torch.cuda.get_device_name() if device.type == "cuda" else "cpu"
     peak = next((v for k, v in PEAK_TFLOPS.items() if k in name), None)
-    mfu = f", MFU {100 * flops / wall / 1e12 / peak:.0f}% of {peak:.0f}" if peak else ""
-    print(f"[profile {setup.spec}] warm-up {warm} steps {warm_s:.1f} s; {wall * 1e3:.1f} ms/step, {rows:.0f} rows "
-          f"and {tokens:.0f} real tokens/step = {rows / wall:.0f} samples/s, {tokens / wall:.0f} tokens/s; model "
-          f"{flops / wall / 1e12:.0f} TFLOP/s{mfu}", flush=True)
+    mfu = f", MFU {100 * flops_per_second / 1e12 / peak:.0f}% of {peak:.0f}" if peak else ""
+    return f"model {flops_per_second / 1e12:.0f} TFLOP/s{mfu}"
+
+
+def profile_kernels(label: str, run, units: int, device: torch.device) -> None:
+    """``run()`` (``units`` steps or passes) under torch.profiler; prints the GPU kernel time by kind."""
     from torch.autograd import DeviceType
     from torch.profiler import ProfilerActivity
     from torch.profiler import profile as torch_profile
@@ -198,22 +213,50 @@ def profile(setup: Setup, ids, labels, *, tiny: bool, warm: int, timed: int, pro
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
     with torch_profile(activities=activities) as prof:
         t0 = time.perf_counter()
-        for b in dev[warm + timed:]:
-            step(b)
-        sync()
-        prof_wall = (time.perf_counter() - t0) / profiled
+        run()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        wall = (time.perf_counter() - t0) / units
     kernels = [e for e in prof.events() if e.device_type == DeviceType.CUDA]
     if not kernels:
-        print(f"[profile {setup.spec}] no GPU kernels recorded (CPU run)")
+        print(f"[{label}] no GPU kernels recorded (CPU run)")
         return
     try:
-        summarise_kernels(setup, kernels, prof_wall, profiled)
+        summarise_kernels(label, kernels, wall, units)
     except Exception as exc:  # the figures above must not be lost to a profiler API change
-        print(f"[profile {setup.spec}] kernel summary failed ({exc!r}); torch's table instead:")
+        print(f"[{label}] kernel summary failed ({exc!r}); torch's table instead:")
         print(prof.key_averages().table(sort_by="self_device_time_total", row_limit=25, max_name_column_width=90))
 
 
-def summarise_kernels(setup: Setup, kernels, prof_wall: float, profiled: int) -> None:
+def profile_infer(spec: str, ids, tiny: bool) -> None:
+    """``TOKENS:COMPILE`` (COMPILE ``eager`` or a spec such as ``model:default``): lightft's inference over the
+    workload as ``lightft predict`` runs it (length-sorted batches of at most TOKENS tokens and 512 rows, packed on
+    CUDA, linear weights in bf16 under autocast), timed after a warm-up pass over every batch, then one pass under
+    the profiler."""
+    from lightft.evaluation import predict_logits
+
+    tokens, _, compile_spec = spec.partition(":")
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    model = make_model(tiny).to(device).eval().requires_grad_(False)
+    store_frozen_in_bf16(model, "bf16", device)
+    fwd = Forward.choose(model, 0, "auto", device, compile=False if compile_spec == "eager" else compile_spec,
+                         max_length=512)
+    seqs = [list(x) for x in ids]
+    kw = dict(forward=fwd, batch_size=512, device=device, precision="bf16", quiet=True, max_tokens=int(tokens))
+    t0 = time.perf_counter()
+    predict_logits(model, seqs, **kw)  # warm-up: every batch shape once (compiles, when compiled)
+    warm = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    predict_logits(model, seqs, **kw)  # returns on the host: synchronised
+    seconds = time.perf_counter() - t0
+    lengths = [len(x) for x in seqs]
+    flops = flops_per_step(model, [lengths], 1)
+    print(f"[infer {spec}] warm-up pass {warm:.1f} s; {len(seqs) / seconds:.0f} samples/s, "
+          f"{sum(lengths) / seconds:.0f} tokens/s; {rate(flops / seconds, device)}", flush=True)
+    profile_kernels(f"infer {spec}", lambda: predict_logits(model, seqs, **kw), 1, device)
+
+
+def summarise_kernels(label: str, kernels, prof_wall: float, profiled: int) -> None:
     by_kind, by_name, launches = defaultdict(float), defaultdict(lambda: [0.0, 0]), len(kernels) / profiled
     for e in kernels:
         us = e.device_time_total
@@ -221,7 +264,7 @@ def summarise_kernels(setup: Setup, kernels, prof_wall: float, profiled: int) ->
         by_name[e.name][0] += us
         by_name[e.name][1] += 1
     busy = sum(by_kind.values()) / profiled / 1e3
-    print(f"[profile {setup.spec}] under the profiler {prof_wall * 1e3:.1f} ms/step wall, GPU kernels {busy:.1f} ms/step "
+    print(f"[{label}] under the profiler {prof_wall * 1e3:.1f} ms/step wall, GPU kernels {busy:.1f} ms/step "
           f"({100 * busy / (prof_wall * 1e3):.0f}% busy), {launches:.0f} kernels/step")
     for kind, us in sorted(by_kind.items(), key=lambda kv: -kv[1]):
         print(f"    {kind:30s} {us / profiled / 1e3:7.2f} ms/step  {100 * us / profiled / 1e3 / busy:5.1f}%")
@@ -255,6 +298,8 @@ def main() -> None:
     p.add_argument("--warm", type=int, default=6)
     p.add_argument("--timed", type=int, default=20)
     p.add_argument("--profiled", type=int, default=5)
+    p.add_argument("--infer", action="append", default=[], metavar="TOKENS:COMPILE",
+                   help="Profile inference over the workload, e.g. 131072:model:default or 65536:eager.")
     p.add_argument("--cprofile", metavar="FILE", help="Run the (first) --ttfs set-up under cProfile, saved to FILE.")
     p.add_argument("--inductor", action="append", default=[], metavar="KEY=VALUE",
                    help="Set torch._inductor.config.KEY (dotted, e.g. triton.autotune_pointwise=False) first.")
@@ -288,6 +333,8 @@ def main() -> None:
         gc.collect()
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
+    for spec in args.infer:
+        profile_infer(spec, ids, args.tiny)
     if args.sweep:
         sweep(ids, labels)
 
