@@ -61,7 +61,8 @@ REFERENCE_GRID = {
     "prefix": [3e-3, 1e-2, 3e-2],  # peft's prefix-tuning examples: 1e-2 to 3e-2
     "prompt": [1e-2, 3e-2, 1e-1],  # peft's prompt-tuning examples: 3e-2
     "ptuning": [3e-3, 1e-2, 3e-2],  # peft's P-tuning examples: 1e-3 to 1e-2
-    "adalora": [5e-4, 1e-3, 2e-3],  # the AdaLoRA paper: 5e-4 to 1.2e-3 (DeBERTa-base on GLUE)
+    "adalora": [5e-4, 1e-3, 2e-3, 5e-3, 1e-2],  # the AdaLoRA paper: 5e-4 to 1.2e-3 (DeBERTa-base on GLUE); higher
+    # rates added in session 9, when 2e-3 proved far too low for 375 updates on TREC
 }
 ATTACHED = {"loha", "lokr", "vera", "fourierft", "oft", "boft", "prefix", "prompt", "ptuning", "adalora"}
 # The Trainer's load_best_model_at_end reloads a saved checkpoint, which peft 0.21 gets wrong for these: P-tuning's

@@ -54,7 +54,7 @@ METHODS: dict[str, Method] = {
         PeftMethod("rslora", "LoRA scaled by alpha/sqrt(r) so higher ranks keep learning (rsLoRA), plus the head",
                    lr=7e-4, options=LORA_OPTIONS, mergeable=True, make_config=rslora_config),
         AdaLoraMethod("adalora", "LoRA in SVD form P·diag(E)·Q with an orthogonality penalty, ranks pruned from "
-                      "1.5x --rank to --rank by importance (AdaLoRA), plus the head", lr=2e-3,
+                      "1.5x --rank to --rank by importance (AdaLoRA), plus the head", lr=1e-2,
                       options=("rank", "alpha", "dropout", "targets"), mergeable=True, make_config=adalora_config),
         PeftMethod("ia3", "learned rescaling vectors on keys, values and the FFN (IA3), plus the head", lr=2e-2,
                    options=("targets",), mergeable=True, make_config=ia3_config, find_targets=ia3_find_targets),
