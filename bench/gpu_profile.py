@@ -108,7 +108,12 @@ def ttfs(setup: Setup, ids, labels, tiny: bool, cprofile: str | None = None) -> 
     With ``cprofile``, the run goes under cProfile (saved there; the 30 functions with the most cumulative time are
     printed): where the compile's seconds go, waits on inductor's compile workers included."""
     import torch._dynamo.utils as dutils
+    import torch._inductor.config as inductor_config
 
+    print(f"[ttfs {setup.spec}] inductor compile_threads {inductor_config.compile_threads}, worker start "
+          f"{getattr(inductor_config, 'worker_start_method', '?')}, static CUDA launcher "
+          f"{getattr(inductor_config, 'use_static_cuda_launcher', '?')}, cache "
+          f"{__import__('os').environ.get('TORCHINDUCTOR_CACHE_DIR', 'default')}", flush=True)
     profiler = None
     if cprofile:
         import cProfile
