@@ -48,6 +48,34 @@ def test_compiled_run_compiles_a_few_graphs_not_one_per_length(fast, counter, mo
 
 
 @pytest.mark.parametrize("spec", ["default", "model:default"])
+def test_compiled_graphs_take_no_float_scalars(tiny_model_dir, monkeypatch, spec):
+    """Module floats (dropout p, LoRA scaling, LayerNorm eps) are traced as constants. Torch's default makes each a
+    0-d float64 CPU input, which inductor casts with a C++ kernel: a C++ build in a CUDA run's first step."""
+    from transformers import AutoModelForSequenceClassification
+
+    from lightft.config import TrainConfig
+    from lightft.methods import get_method
+
+    inputs = []
+
+    def backend(gm, example_inputs):
+        inputs.extend(example_inputs)
+        return gm.forward
+
+    torch._dynamo.reset()
+    monkeypatch.setattr(compiled_module, "BACKEND", backend)
+    monkeypatch.setattr(compiled_module, "_WHOLE", {})
+    model = AutoModelForSequenceClassification.from_pretrained(tiny_model_dir)
+    model = get_method("lora").attach(model, TrainConfig(model="x", data="y", method="lora", dropout=0.1)).train()
+    batch = Forward(pad_token_id=0).collator()([{"input_ids": list(range(5, 5 + n)), "index": i, "label": 0}
+                                                 for i, n in enumerate((4, 9))])
+    Forward(pad_token_id=0, compile=spec, max_length=64).logits(model, batch).sum().backward()
+    torch._dynamo.reset()
+    assert inputs and all(isinstance(x, torch.Tensor) or isinstance(x, torch.SymInt) for x in inputs)
+    assert not [x for x in inputs if isinstance(x, torch.Tensor) and x.dim() == 0 and x.is_floating_point()]
+
+
+@pytest.mark.parametrize("spec", ["default", "model:default"])
 def test_compiled_evaluation_equals_eager(tiny_model_dir, counter, spec):
     from transformers import AutoModelForSequenceClassification
 

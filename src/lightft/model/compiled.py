@@ -15,6 +15,11 @@ Measured on an H100 (docs/performance.md): training with token-budget batches pa
 (``predict --compile``); the compiled layers predicted slower than eager. CUDA graphs are refused
 for training (a segmentation fault there, torch 2.11) and did not beat eager for inference.
 
+Module floats (dropout ``p``, LoRA ``scaling``, LayerNorm ``eps``) are specialised as constants while tracing
+(``specialize_float``). Torch's default turns each into a 0-d float64 CPU tensor input, and inductor then
+builds a C++ kernel to cast it: on a CUDA machine that meant a C++ toolchain check and compile inside the first
+step, about half of the 85 s cold time to first step on an H200 (docs/performance.md, run 8).
+
 A spec is ``[layers:|model:]<mode>`` with a torch.compile mode (``default``, ``reduce-overhead``,
 ``max-autotune-no-cudagraphs``, ...). ``BACKEND`` is inductor; tests swap in a counting backend. If compilation
 fails (no C++ compiler, no triton, an inductor bug) the run goes on eagerly after one ``LightftWarning``.
@@ -22,6 +27,7 @@ fails (no C++ compiler, no triton, an inductor bug) the run goes on eagerly afte
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 from typing import Any, Callable
 
@@ -75,6 +81,14 @@ def _raise_recompile_limit() -> None:
     setattr(config, name, max(getattr(config, name), RECOMPILE_LIMIT))
 
 
+def _specialized_floats():
+    """Trace module floats as constants (see the module docstring); a no-op where torch lacks the switch."""
+    config = torch._dynamo.config
+    if not hasattr(config, "specialize_float"):
+        return contextlib.nullcontext()
+    return config.patch(specialize_float=True)
+
+
 def _compile_layers(model: nn.Module, spec: str, mode: str) -> None:
     if getattr(model, "_lightft_compiled", None) == spec:
         return
@@ -104,13 +118,14 @@ def compiled_logits(spec: str, eager: Callable, model: nn.Module, batch: dict, u
                              "docs/performance.md); train with default or max-autotune-no-cudagraphs")
         torch.compiler.cudagraph_mark_step_begin()  # each call is a new step; callers copy what they keep
     try:
-        if scope == "layers":
-            _compile_layers(model, spec, mode)
-            return eager(model, batch, unpadded)
-        key = (BACKEND, mode)
-        if key not in _WHOLE:
-            _WHOLE[key] = torch.compile(eager, **_options(mode))
-        return _WHOLE[key](model, batch, unpadded)
+        with _specialized_floats():
+            if scope == "layers":
+                _compile_layers(model, spec, mode)
+                return eager(model, batch, unpadded)
+            key = (BACKEND, mode)
+            if key not in _WHOLE:
+                _WHOLE[key] = torch.compile(eager, **_options(mode))
+            return _WHOLE[key](model, batch, unpadded)
     except torch._dynamo.exc.BackendCompilerFailed as exc:
         _FAILED.add(spec)  # a run must not die (or lose its training) because compiling failed
         if scope == "layers":
