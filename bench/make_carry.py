@@ -3,7 +3,8 @@
     python bench/make_carry.py      # then: device run `bash bench/gpu_run.sh` with carry [".carry"]
 
 Writes `.carry/{train,test}.json.gz` (4,096 IMDB reviews each as BERT-base-cased-sized token ids, see
-bench/workloads.bert_base_cased_encode) and `.carry/tok` (the MiniLM tokenizer, used only for padding).
+bench/workloads.bert_base_cased_encode) and `.carry/tok` (the MiniLM tokenizer, used only for padding); with
+`--test-all`, also `.carry/test-all.json.gz`, all 25,000 test reviews (inference over the whole split).
 """
 
 import sys
@@ -20,5 +21,8 @@ if __name__ == "__main__":
     for split in ("train", "test"):
         texts, labels = load_imdb(split, 4096, 0)
         save_ids(out / f"{split}.json.gz", bert_base_cased_encode(texts, 512), labels)
+    if "--test-all" in sys.argv:
+        texts, labels = load_imdb("test", None, 0)
+        save_ids(out / "test-all.json.gz", bert_base_cased_encode(texts, 512), labels)
     minilm_tokenizer().save_pretrained(out / "tok")
     print(f"wrote {out}")
