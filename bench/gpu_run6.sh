@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Not run. Run 7 (session 9) measured step 1's compiled 64k-token LoRA (2,359 samples/s); steps 2 and 3 (compiled
-# LoRA at 32 rows, the compiled Trainer + peft reference) are still open, for a GPU session with time after run 8.
+# LoRA at 32 rows, the compiled Trainer + peft reference) are taken over by bench/gpu_run11.sh (session 10).
 # The original plan: runs 4 and 5 (docs/performance.md) measured eager and
 # --compile with 32k-token batches; this measures what they could not: --compile with 64k-token batches and at
 # 32 rows given enough time, and the compiled Trainer + peft on the same host. Here: `python bench/make_carry.py`;
