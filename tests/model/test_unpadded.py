@@ -66,6 +66,7 @@ def lora_bert(**lora_kwargs):
 def test_pack_layout():
     packed = pack([[5, 6, 7], [8], [9, 10, 0, 0]], pad_token_id=0, position_offset=2)
     assert packed["input_ids"].tolist() == [[5, 6, 7, 8, 9, 10]]
+    assert packed["input_ids"].dtype == torch.int64  # what the embeddings take
     assert packed["position_ids"].tolist() == [[2, 3, 4, 2, 2, 3]]
     assert packed["cu_seqlens"].dtype == torch.int32
     assert packed["cu_seqlens"].tolist() == [0, 3, 4, 6]
@@ -84,6 +85,7 @@ def test_bucketed_pack_fills_with_self_contained_padding_segments():
     assert packed["position_ids"][0, -1].item() == 0
     big = pack([[1] * 60] * 3, pad_token_id=0, bucket=True, cap=64)  # 180 -> 192: 12 padding tokens, one segment
     assert big["input_ids"].shape == (1, 192) and big["cu_seqlens"].tolist()[-2:] == [180, 192]
+    assert big["input_ids"][0, 180:].tolist() == [0] * 12  # the padding segment holds pad ids
     many = pack([[1] * 3] * 43, pad_token_id=0, bucket=True, cap=4)  # 129 -> 144: 15 padding tokens in 4+4+4+3
     assert many["max_seqlen"] == 4 and many["cu_seqlens"].tolist()[-5:] == [129, 133, 137, 141, 144]
 
