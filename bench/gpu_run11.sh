@@ -8,7 +8,7 @@
 # (bench/gpu_gelu_epilogue.py): the separate GELU kernel was 12.7% of compiled inference in run 10. Here: `python bench/make_carry.py`; device tool: `bash bench/gpu_run11.sh`,
 # carry [".carry/train.json.gz", ".carry/test.json.gz", ".carry/tok"], timeout_s 420.
 source bench/gpu_steps.sh
-step gelu 40 python bench/gpu_gelu_epilogue.py
+step gelu 60 python bench/gpu_gelu_epilogue.py
 TRAIN=(python -X faulthandler bench/train_speed.py --workload gpu --ids .carry/train.json.gz --tokenizer .carry/tok
        --batch-size 32)
 step reference 300 "${TRAIN[@]}" --methods lora --steps 120 --reference-compile --compile default \

@@ -45,3 +45,27 @@ def test_bf16_storage_leaves_adapters_and_dora_bases_in_fp32():
     attention = dora.base_model.model.bert.encoder.layer[0].attention.self
     assert attention.query.base_layer.weight.dtype == torch.float32  # DoRA's weight norm reads it
     assert attention.key.weight.dtype == torch.bfloat16  # not adapted: cast as before
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_accelerator_never_compiles_after_a_compiling_one_in_the_same_process(monkeypatch, precision):
+    """accelerate keeps one process-wide state: after a Trainer with torch_compile=True (or an Accelerator with a
+    dynamo backend) in the same process, a later Accelerator compiled the whole model in ``prepare``, so a
+    notebook's ``lightft.train`` without --compile silently compiled. lightft compiles only through --compile."""
+    from accelerate import Accelerator
+    from accelerate.state import AcceleratorState
+    from accelerate.utils import DynamoBackend
+
+    from lightft.runtime import make_accelerator
+
+    AcceleratorState._reset_state()
+    mixed = "bf16" if precision == "bf16" else "no"  # the same precision: the old reset did not apply
+    Accelerator(cpu=True, mixed_precision=mixed, dynamo_backend="inductor")  # what the Trainer leaves behind
+    monkeypatch.setenv("ACCELERATE_DYNAMO_BACKEND", "inductor")  # nor does an `accelerate config` default apply
+    try:
+        accelerator = make_accelerator(torch.device("cpu"), precision)
+        assert accelerator.state.dynamo_plugin.backend == DynamoBackend.NO
+        model = accelerator.prepare(torch.nn.Linear(2, 2))
+        assert not hasattr(model, "_orig_mod")  # not wrapped by torch.compile
+    finally:
+        AcceleratorState._reset_state()

@@ -88,18 +88,22 @@ def cpu_threads() -> int:
 
 
 def make_accelerator(device: torch.device, precision: str, grad_accum: int = 1):
-    """The Accelerator for a run: bf16 autocast or fp32, non-blocking host-to-device batch copies."""
+    """The Accelerator for a run: bf16 autocast or fp32, non-blocking host-to-device batch copies, and no
+    torch.compile of its own (lightft compiles only through ``--compile``, ``model/compiled.py``)."""
     from accelerate import Accelerator
     from accelerate.state import AcceleratorState
-    from accelerate.utils import DataLoaderConfiguration, DistributedType
+    from accelerate.utils import DataLoaderConfiguration, DistributedType, DynamoBackend
 
     mixed = "bf16" if precision == "bf16" else "no"
     state = AcceleratorState._shared_state
-    if state and state.get("_mixed_precision") != mixed and state.get("distributed_type") == DistributedType.NO:
-        # accelerate keeps one process-wide state and refuses a second precision; a single process that trains
-        # twice (the Python API, a notebook, a benchmark after Trainer) may legitimately switch.
+    compiling = getattr(state.get("dynamo_plugin"), "backend", DynamoBackend.NO) != DynamoBackend.NO
+    if state and (state.get("_mixed_precision") != mixed or compiling) \
+            and state.get("distributed_type") == DistributedType.NO:
+        # accelerate keeps one process-wide state: it refuses a second precision, and a dynamo backend left by an
+        # earlier Trainer(torch_compile=True) would compile the whole model in prepare(). A single process that
+        # trains twice (the Python API, a notebook, a benchmark after Trainer) starts from a clean state.
         AcceleratorState._reset_state()
-    return Accelerator(cpu=device.type == "cpu", mixed_precision=mixed,
+    return Accelerator(cpu=device.type == "cpu", mixed_precision=mixed, dynamo_backend="no",
                        gradient_accumulation_steps=grad_accum,
                        dataloader_config=DataLoaderConfiguration(non_blocking=device.type == "cuda"))
 
