@@ -158,8 +158,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "hardware computes it natively), bf16 or fp32, e.g. for logits equal to plain transformers/peft "
                    "(default: the run's).")
     p.add_argument("--compile", action="store_true", help="torch.compile the whole model first: for many texts on "
-                   "a GPU (1.46x eager on an H100; on an H200 7,954 texts/s over 25,000 IMDB reviews, after about 20 s of "
-                   "compiling); no gain on a CPU.")
+                   "a GPU (1.46x eager on an H100; on an H200 7,954 texts/s over 25,000 IMDB reviews, after "
+                   "about 20 s of compiling); no gain on a CPU.")
     command("methods", "List every method with what it trains, its flags and defaults.")
     p = command("quickstart", "The embedded demo: MiniLM-L6 on a small IMDB sample, baseline vs LoRA vs full.",
                 "Runs `lightft compare` on the IMDB sample shipped inside the package with the MiniLM-L6 encoder "

@@ -102,8 +102,8 @@ class TrainConfig:
     compile: bool = _opt(False, "torch.compile the model's repeated layers for training (evaluation stays eager). "
                          "Identical layers share one compiled graph and shapes are dynamic, so a run compiles two "
                          "graphs, not one per length or layer. Pays on a GPU with --max-tokens: BERT-base LoRA on an "
-                         "H100 ran 1.56x eager, and an H200 reached its first step in 23 s (6.7 s with inductor's caches warm); "
-                         "on a CPU it gave "
+                         "H100 ran 1.56x eager, and an H200 reached its first step in 23 s (6.7 s with inductor's "
+                         "caches warm); on a CPU it gave "
                          "no steady speed-up (docs/performance.md). If compiling fails, the run warns and goes on "
                          "without it.")
     precision: Literal["auto", "bf16", "fp32"] = _opt("auto", "Numeric precision: auto is bf16 autocast on a GPU "
