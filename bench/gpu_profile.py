@@ -233,17 +233,42 @@ def profile_kernels(label: str, run, units: int, device: torch.device) -> None:
         print(prof.key_averages().table(sort_by="self_device_time_total", row_limit=25, max_name_column_width=90))
 
 
-def profile_infer(spec: str, ids, tiny: bool) -> None:
+def use_gelu_epilogue(model) -> int:
+    """Swap each BERT intermediate layer's GEMM and separate GELU for one cuBLASLt GEMM with a GELU epilogue
+    (``torch._addmm_activation``; inductor calls it as an extern kernel, so the epilogue survives compiling), so
+    the 3,072-wide pre-activation is never written to memory. A benchmark experiment, inference only (the GELU of
+    cuBLASLt's epilogue may be the tanh approximation: ``bench/gpu_gelu_epilogue.py`` measures the error).
+    Returns how many layers were swapped."""
+    import types
+
+    from transformers.models.bert.modeling_bert import BertIntermediate
+
+    def forward(self, hidden_states):
+        dense = self.dense
+        x = hidden_states.reshape(-1, hidden_states.shape[-1]).to(dense.weight.dtype)
+        out = torch._addmm_activation(dense.bias.to(dense.weight.dtype), x, dense.weight.t(), use_gelu=True)
+        return out.view(*hidden_states.shape[:-1], out.shape[-1])
+
+    layers = [m for m in model.modules() if isinstance(m, BertIntermediate)]
+    for m in layers:
+        m.forward = types.MethodType(forward, m)
+    return len(layers)
+
+
+def profile_infer(spec: str, ids, tiny: bool):
     """``TOKENS:COMPILE`` (COMPILE ``eager`` or a spec such as ``model:default``): lightft's inference over the
     workload as ``lightft predict`` runs it (length-sorted batches of at most TOKENS tokens and 512 rows, packed on
     CUDA, linear weights in bf16 under autocast), timed after a warm-up pass over every batch, then one pass under
     the profiler."""
     from lightft.evaluation import predict_logits
 
-    tokens, _, compile_spec = spec.partition(":")
+    gelu_epilogue = spec.endswith("+gelu")
+    tokens, _, compile_spec = spec.removesuffix("+gelu").partition(":")
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     model = make_model(tiny).to(device).eval().requires_grad_(False)
     store_frozen_in_bf16(model, "bf16", device)
+    if gelu_epilogue:
+        print(f"[infer {spec}] GELU epilogue in {use_gelu_epilogue(model)} intermediate layers", flush=True)
     fwd = Forward.choose(model, 0, "auto", device, compile=False if compile_spec == "eager" else compile_spec,
                          max_length=512)
     seqs = [list(x) for x in ids]
@@ -252,13 +277,14 @@ def profile_infer(spec: str, ids, tiny: bool) -> None:
     predict_logits(model, seqs, **kw)  # warm-up: every batch shape once (compiles, when compiled)
     warm = time.perf_counter() - t0
     t0 = time.perf_counter()
-    predict_logits(model, seqs, **kw)  # returns on the host: synchronised
+    logits = predict_logits(model, seqs, **kw)  # returns on the host: synchronised
     seconds = time.perf_counter() - t0
     lengths = [len(x) for x in seqs]
     flops = flops_per_step(model, [lengths], 1)
     print(f"[infer {spec}] warm-up pass {warm:.1f} s; {len(seqs) / seconds:.0f} samples/s, "
           f"{sum(lengths) / seconds:.0f} tokens/s; {rate(flops / seconds, device)}", flush=True)
     profile_kernels(f"infer {spec}", lambda: predict_logits(model, seqs, **kw), 1, device)
+    return logits
 
 
 def summarise_kernels(label: str, kernels, prof_wall: float, profiled: int) -> None:
@@ -304,7 +330,10 @@ def main() -> None:
     p.add_argument("--timed", type=int, default=20)
     p.add_argument("--profiled", type=int, default=5)
     p.add_argument("--infer", action="append", default=[], metavar="TOKENS:COMPILE",
-                   help="Profile inference over the workload, e.g. 131072:model:default or 65536:eager.")
+                   help="Profile inference over the workload, e.g. 131072:model:default or 65536:eager; a "
+                        "'+gelu' suffix runs BERT's intermediate GEMM + GELU as one cuBLASLt GEMM with a GELU "
+                        "epilogue. Later specs are compared with the first (same predictions, largest logit "
+                        "difference).")
     p.add_argument("--cprofile", metavar="FILE", help="Run the (first) --ttfs set-up under cProfile, saved to FILE.")
     p.add_argument("--inductor", action="append", default=[], metavar="KEY=VALUE",
                    help="Set torch._inductor.config.KEY (dotted, e.g. triton.autotune_pointwise=False) first.")
@@ -338,8 +367,15 @@ def main() -> None:
         gc.collect()
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
+    first = None
     for spec in args.infer:
-        profile_infer(spec, ids, args.tiny)
+        logits = profile_infer(spec, ids, args.tiny)
+        if first is None:
+            first = (spec, logits)
+        else:
+            same = (logits.argmax(1) == first[1].argmax(1)).mean()
+            print(f"[infer {spec}] against {first[0]}: {100 * same:.2f}% same predictions, largest logit difference "
+                  f"{abs(logits - first[1]).max():.3g}", flush=True)
     if args.sweep:
         sweep(ids, labels)
 
