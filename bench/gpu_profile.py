@@ -20,6 +20,7 @@ already on the device), times ``--timed`` steps after ``--warm`` warm-up steps, 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from collections import defaultdict
@@ -113,7 +114,7 @@ def ttfs(setup: Setup, ids, labels, tiny: bool, cprofile: str | None = None) -> 
     print(f"[ttfs {setup.spec}] inductor compile_threads {inductor_config.compile_threads}, worker start "
           f"{getattr(inductor_config, 'worker_start_method', '?')}, static CUDA launcher "
           f"{getattr(inductor_config, 'use_static_cuda_launcher', '?')}, cache "
-          f"{__import__('os').environ.get('TORCHINDUCTOR_CACHE_DIR', 'default')}", flush=True)
+          f"{os.environ.get('TORCHINDUCTOR_CACHE_DIR', 'default')}", flush=True)
     profiler = None
     if cprofile:
         import cProfile
