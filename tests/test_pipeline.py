@@ -11,7 +11,8 @@ import yaml
 import lightft
 from lightft.errors import LightftError
 
-CONTRACT = {"config.yaml", "labels.json", "metrics.json", "report.md", "tokenizer.json", "tokenizer_config.json"}
+CONTRACT = {"config.yaml", "labels.json", "metrics.json", "report.md", "training.svg", "tokenizer.json",
+            "tokenizer_config.json"}
 
 
 def test_lora_run_directory_contract(fast, tmp_path):
@@ -37,7 +38,9 @@ def test_lora_run_directory_contract(fast, tmp_path):
     cfg = yaml.safe_load((run.path / "config.yaml").read_text())
     assert cfg["lr"] == 1e-3 and cfg["method"] == "lora" and cfg["output"] == fast["output"]
     report = (run.path / "report.md").read_text()
-    assert "lora (best epoch" in report
+    assert "lora (best epoch" in report and "](training.svg)" in report
+    svg = (run.path / "training.svg").read_text()
+    assert svg.count("<polyline") == 1 + (m["history"][1]["validation"]["accuracy"] is not None) * 2  # loss; acc, F1
     settings = report.split("## Settings\n\n")[1].splitlines()[0]
     assert settings.startswith("lr 0.001, 2 epochs, batch 8, max length 32, warmup 6%, weight decay 0.01, seed 42, "
                                "precision auto") and "rank 8, alpha 16, dropout 0.1" in settings, settings
@@ -55,6 +58,7 @@ def test_epoch_train_loss_is_the_mean_of_all_its_steps(fast):
     assert history[0]["train_loss"] == pytest.approx((s1 * l1 + (s2 - s1) * l2) / s2, abs=1e-4)
     assert history[1]["train_loss"] == pytest.approx(((s3 - s2) * l3 + (s4 - s3) * l4) / (s4 - s2), abs=1e-4)
     assert history[0]["train_loss"] != l2
+    assert [h["step"] for h in history] == [per_epoch, 2 * per_epoch]  # where each epoch ends on the curve
 
 
 def test_config_yaml_reruns_the_same_run(fast, tmp_path):

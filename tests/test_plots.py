@@ -1,6 +1,8 @@
 import xml.etree.ElementTree as ET
 
-from lightft.plots import comparison_svg
+from lightft.plots import comparison_svg, training_svg
+
+SVG = "{http://www.w3.org/2000/svg}"
 
 ROWS = [
     {"method": "baseline", "accuracy": 0.5, "trainable_params": 0, "train_seconds": None},
@@ -37,3 +39,42 @@ def test_labels_of_clustered_methods_do_not_overlap():
             assert not (a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]), (a, b)
     svg = comparison_svg(rows)
     assert svg.count("<circle") == 2 * sum(1 for r in rows if r.get("trainable_params"))
+
+
+def _metrics(history, curve, best=2):
+    return {"train": {"loss_curve": curve, "best_epoch": best}, "history": history}
+
+
+HISTORY = [
+    {"epoch": 1, "step": 27, "validation": {"accuracy": 0.70, "macro_f1": 0.65, "loss": 0.61}},
+    {"epoch": 2, "step": 54, "validation": {"accuracy": 0.80, "macro_f1": 0.78, "loss": 0.45}},
+    {"epoch": 3, "step": 81, "validation": {"accuracy": 0.78, "macro_f1": 0.77, "loss": 0.52}},
+]
+CURVE = [[20, 0.69], [27, 0.66], [40, 0.55], [54, 0.50], [60, 0.41], [81, 0.38]]
+
+
+def test_training_svg_draws_loss_by_step_and_scores_by_epoch():
+    root = ET.fromstring(training_svg(_metrics(HISTORY, CURVE)))
+    lines = root.findall(f".//{SVG}polyline")
+    assert len(lines) == 3  # train loss; validation accuracy and macro-F1
+    assert len(lines[0].get("points").split()) == len(CURVE)
+    dashed = [e for e in root.iter(f"{SVG}line") if e.get("stroke-dasharray")]
+    assert len(dashed) == 2  # the ends of epochs 1 and 2; epoch 3 ends at the right edge
+    rings = [c for c in root.iter(f"{SVG}circle") if c.get("fill") == "none"]
+    assert len(rings) == 1  # the kept epoch
+    assert "kept" in [t.text for t in root.iter(f"{SVG}text")]
+    # the kept ring sits on epoch 2's accuracy point: same centre as one of the filled points
+    filled = {(c.get("cx"), c.get("cy")) for c in root.iter(f"{SVG}circle") if c.get("fill") != "none"}
+    assert (rings[0].get("cx"), rings[0].get("cy")) in filled
+
+
+def test_training_svg_without_validation_loss_steps_or_curve():
+    """A diverged epoch (no validation loss), an old metrics.json without steps, a run too short to log."""
+    old = [{k: v for k, v in h.items() if k != "step"} for h in HISTORY]
+    old[2]["validation"] = {"accuracy": None, "macro_f1": None, "loss": None}
+    root = ET.fromstring(training_svg(_metrics(old, CURVE)))
+    assert not [e for e in root.iter(f"{SVG}line") if e.get("stroke-dasharray")]
+    assert len(root.findall(f".//{SVG}polyline")) == 3
+    one = ET.fromstring(training_svg(_metrics(HISTORY[:1], CURVE[:1], best=1)))
+    assert len(one.findall(f".//{SVG}polyline")) == 1  # a single point per score: dots, no lines
+    assert "no training steps logged" in training_svg(_metrics(HISTORY[:1], [], best=1))

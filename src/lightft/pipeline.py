@@ -27,6 +27,7 @@ from lightft.evaluation import evaluate_split
 from lightft.methods import count_parameters, get_method
 from lightft.model import Forward, head_module_names, load_model, load_tokenizer
 from lightft.model.load import check_max_length
+from lightft.plots import training_svg
 from lightft.report import render_report
 from lightft.runtime import (
     default_device,
@@ -195,6 +196,7 @@ def train(config: TrainConfig | str | Path | None = None, **overrides) -> RunRes
         metrics["wall_seconds"] = round(time.perf_counter() - started, 2)
         rundir.write_json(staging / rundir.METRICS, metrics)
         rundir.atomic_write_text(staging / rundir.REPORT, render_report(metrics, cfg.to_dict()))
+        rundir.atomic_write_text(staging / rundir.PLOT, training_svg(metrics))
     return RunResult(output, metrics, cfg)
 
 

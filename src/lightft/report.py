@@ -93,6 +93,7 @@ def render_report(metrics: dict, config: dict) -> str:
     curve = [loss for _, loss in train.get("loss_curve", [])]
     if len(curve) >= 3:  # fewer points draw no curve
         out += [f"Training loss, {len(curve)} point{'' if len(curve) == 1 else 's'} from {curve[0]:.3f} to {curve[-1]:.3f}: `{sparkline(curve)}`", ""]
+    out += ["![loss by step and validation scores by epoch](training.svg)", ""]
     if data.get("notes"):
         out += ["## Data notes", "", *[f"- {n}" for n in data["notes"]], ""]
     env = metrics.get("environment", {})

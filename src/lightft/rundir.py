@@ -1,7 +1,7 @@
 """The run directory contract: created atomically, fully describing a run, readable back.
 
 A run directory holds ``config.yaml`` (resolved, re-runnable with ``--config``), ``labels.json``,
-``metrics.json``, ``report.md``, the tokenizer, and the weights: a peft adapter
+``metrics.json``, ``report.md`` with ``training.svg`` (its curves), the tokenizer, and the weights: a peft adapter
 (``adapter_config.json`` + ``adapter_model.safetensors``, head included), a safetensors subset of
 trained tensors (``trained.safetensors`` for head/bitfit), or a full model (``model.safetensors``).
 
@@ -25,6 +25,7 @@ CONFIG = "config.yaml"
 LABELS = "labels.json"
 METRICS = "metrics.json"
 REPORT = "report.md"
+PLOT = "training.svg"
 
 
 def _umask() -> int:

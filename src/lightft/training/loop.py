@@ -218,6 +218,7 @@ def fit(model: nn.Module, train: TokenizedDataset, hp: Hyper, *, forward: Forwar
             improved = score > state.best_score and not diverged
             state.history.append({
                 "epoch": epoch,
+                "step": state.step,  # steps so far, where this epoch ends on the loss curve
                 # the mean over the epoch's rows
                 "train_loss": round(epoch_loss.item() / epoch_rows, 5) if epoch_rows else None,
                 "validation": {k: metrics[k] if math.isfinite(metrics[k]) else None
