@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
 import yaml
 
 import lightft
-from lightft.errors import LightftError
+from lightft.errors import LightftError, LightftWarning
 
 CONTRACT = {"config.yaml", "labels.json", "metrics.json", "report.md", "training.svg", "tokenizer.json",
             "tokenizer_config.json"}
@@ -158,6 +159,23 @@ def test_output_directory_must_be_new(fast, tmp_path):
     (tmp_path / "run").mkdir()
     with pytest.raises(LightftError, match=r"output directory .* already exists; pass a new --output"):
         lightft.train(method="lora", **fast)
+
+
+def test_a_run_whose_output_was_taken_while_it_trained_is_saved_beside_it(fast, monkeypatch):
+    import lightft.pipeline
+
+    render = lightft.pipeline.training_svg
+
+    def taken(metrics):  # runs inside the staging block, after the output was checked free
+        (Path(fast["output"]) / "notes").mkdir(parents=True)
+        return render(metrics)
+
+    monkeypatch.setattr(lightft.pipeline, "training_svg", taken)
+    with pytest.warns(LightftWarning, match=r"appeared while this run was working"):
+        run = lightft.train(method="head", **fast)
+    assert run.path == Path(fast["output"] + "-2") and (run.path / "trained.safetensors").is_file()
+    assert yaml.safe_load((run.path / "config.yaml").read_text())["output"] == str(run.path)  # re-runnable as saved
+    assert lightft.load(run.path).predict(["good film"])[0]["label"] in ("neg", "pos")
 
 
 def test_baseline_eval_of_a_bare_model_and_a_run(fast):

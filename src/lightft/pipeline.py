@@ -187,7 +187,8 @@ def train(config: TrainConfig | str | Path | None = None, **overrides) -> RunRes
     metrics["data"] = session.data_summary()
     metrics["environment"] = _environment(session.device, session.precision)
 
-    with rundir.staged_directory(output) as staging:
+    with rundir.staged_directory(output) as stage:
+        staging = stage.path
         method.save(model, staging)
         session.tokenizer.save_pretrained(str(staging))
         session.splits.labels.save(staging / rundir.LABELS)
@@ -197,7 +198,10 @@ def train(config: TrainConfig | str | Path | None = None, **overrides) -> RunRes
         rundir.write_json(staging / rundir.METRICS, metrics)
         rundir.atomic_write_text(staging / rundir.REPORT, render_report(metrics, cfg.to_dict()))
         rundir.atomic_write_text(staging / rundir.PLOT, training_svg(metrics))
-    return RunResult(output, metrics, cfg)
+    if stage.final != output:  # output was taken while this run trained: it was saved beside it
+        cfg.output = str(stage.final)
+        cfg.save(stage.final / rundir.CONFIG)
+    return RunResult(stage.final, metrics, cfg)
 
 
 def _warn_unused_method_flags(method, typed: dict) -> None:

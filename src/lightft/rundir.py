@@ -16,10 +16,12 @@ import json
 import os
 import shutil
 import tempfile
+import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
-from lightft.errors import LightftError
+from lightft.errors import LightftError, LightftWarning
 
 CONFIG = "config.yaml"
 LABELS = "labels.json"
@@ -72,22 +74,41 @@ def check_output_free(output: Path) -> None:
         raise LightftError(f"--output {output} cannot be created: {parent} is not writable; pass another --output")
 
 
+@dataclass
+class Staging:
+    path: Path  # the hidden directory the block writes into
+    final: Path  # where it was renamed to: the output asked for, or a free sibling name (see staged_directory)
+
+
+def _free_sibling(output: Path) -> Path:
+    n = 2
+    while output.with_name(f"{output.name}-{n}").exists():
+        n += 1
+    return output.with_name(f"{output.name}-{n}")
+
+
 @contextlib.contextmanager
-def staged_directory(output: Path) -> Iterator[Path]:
-    """Yield a hidden staging directory that becomes ``output`` only if the block succeeds."""
+def staged_directory(output: Path) -> Iterator[Staging]:
+    """Yield a hidden staging directory that becomes ``output`` only if the block succeeds.
+
+    If something took ``output`` while the block ran (it was free when checked, before the work), the finished
+    run goes to ``output-2`` (or the next free number) with a warning instead of being thrown away."""
     output = Path(output)
     check_output_free(output)
     output.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=output.parent, prefix=f".{output.name}.partial-"))
-    os.chmod(staging, 0o777 & ~_umask())
+    stage = Staging(Path(tempfile.mkdtemp(dir=output.parent, prefix=f".{output.name}.partial-")), output)
+    os.chmod(stage.path, 0o777 & ~_umask())
     try:
-        yield staging
-        for path in staging.rglob("*"):  # some writers (safetensors) create 0600 files; give the usual permissions
+        yield stage
+        for path in stage.path.rglob("*"):  # some writers (safetensors) create 0600 files; give the usual permissions
             os.chmod(path, (0o777 if path.is_dir() else 0o666) & ~_umask())
-        check_output_free(output)
-        os.replace(staging, output)
+        if output.exists():
+            stage.final = _free_sibling(output)
+            warnings.warn(f"{output} appeared while this run was working; the finished run was saved to "
+                          f"{stage.final} instead", LightftWarning, stacklevel=3)
+        os.rename(stage.path, stage.final)  # replaces at most an empty directory made in the last microseconds
     except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
+        shutil.rmtree(stage.path, ignore_errors=True)
         raise
 
 

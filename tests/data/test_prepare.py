@@ -108,6 +108,43 @@ def test_labels_that_would_silently_become_extra_classes(tmp_path, bad, message)
         prepare_splits(str(tmp_path))
 
 
+def test_a_split_reads_its_labels_the_way_train_does(tmp_path):
+    """Train's classes "1", "2", "neutral" are names; a test file holding only "1" and "2" must match them, in
+    training and when a run is evaluated on that file alone (its labels.json the map)."""
+    from lightft.data.labels import LabelMap
+
+    (tmp_path / "train.csv").write_text("text,label\n" + "".join(f"t{i},{['1', '2', 'neutral'][i % 3]}\n" for i in range(60)))
+    (tmp_path / "test.csv").write_text("text,label\n" + "".join(f"u{i},{i % 2 + 1}\n" for i in range(10)))
+    splits = prepare_splits(str(tmp_path))
+    assert splits.labels.names == ("1", "2", "neutral") and splits.test.labels == [0, 1] * 5
+    alone = prepare_splits(str(tmp_path / "test.csv"), label_map=LabelMap(("1", "2", "neutral")), evaluate="test")
+    assert alone.test.labels == [0, 1] * 5
+    # numbers in train: a name in test is a class train never had, said as such
+    (tmp_path / "train.csv").write_text("text,label\n" + "".join(f"t{i},{i % 2}\n" for i in range(60)))
+    (tmp_path / "test.csv").write_text("text,label\nu0,1\nu1,neutral\nu2,--3\n")
+    with pytest.raises(LightftError, match=r"label\(s\) '--3', 'neutral' appear in the test split \(2 rows\) but never in "
+                                           r"train, which has '0', '1'"):
+        prepare_splits(str(tmp_path))
+
+
+@pytest.mark.parametrize("cell", ["--3", "\u00b2"])
+def test_label_text_that_only_looks_like_a_number_is_a_name(tmp_path, cell):
+    (tmp_path / "train.csv").write_text("text,label\n" + "".join(f"t{i},{cell if i % 2 else 'x'}\n" for i in range(20)))
+    assert prepare_splits(str(tmp_path)).labels.names == tuple(sorted([cell, "x"]))
+
+
+@pytest.mark.parametrize("suffix", ["csv", "jsonl"])
+def test_an_evaluation_file_with_empty_labels_is_unlabelled(tmp_path, suffix):
+    """csv gives an empty cell where jsonl gives null: both mean an unlabelled test file, not a broken one."""
+    write_jsonl(tmp_path / "train.jsonl", synthetic_rows(40, seed=0))
+    if suffix == "csv":
+        (tmp_path / "test.csv").write_text("text,label\n" + "".join(f"u{i},\n" for i in range(10)))
+    else:
+        write_jsonl(tmp_path / "test.jsonl", [{"text": f"u{i}", "label": None} for i in range(10)])
+    splits = prepare_splits(str(tmp_path))
+    assert "the test split has no labels (column 'label') and was not used" in splits.notes
+
+
 def test_same_column_for_text_and_label(tmp_path):
     write_jsonl(tmp_path / "train.jsonl", synthetic_rows(20, 0))
     with pytest.raises(LightftError, match=r"column 'text' is both the text and the label column"):

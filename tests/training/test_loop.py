@@ -78,6 +78,27 @@ def test_validation_loss_gone_nan_keeps_the_best_epoch_and_stops():
     assert result.best_epoch == 1 and len(result.history) == 2 and result.history[1]["diverged"]
 
 
+def test_training_loss_gone_nan_after_a_kept_epoch_keeps_it_and_stops():
+    """Epoch 1 validated and kept; the first update of epoch 2 breaks the weights and its training loss goes nan.
+    The run keeps epoch 1 (as when the validation loss goes nan) instead of failing and losing it."""
+    model = tiny_bert()
+
+    class Breaking(TrainingHooks):
+        def after_update(self, update):
+            if update == 3:  # 20 rows in batches of 16: two updates an epoch
+                with torch.no_grad():
+                    model.classifier.weight.fill_(math.nan)
+
+    calls = []
+    with pytest.warns(LightftWarning, match=r"training diverged in epoch 2 \(the mean training loss became nan by step "
+                                            r"4\); kept epoch 1 and stopped\. A lower --lr \(it is 0\.001\) may"):
+        _, result = run(Hyper(lr=1e-3, epochs=3), validate=lambda m: calls.append(1) or steady(m), hooks=Breaking(),
+                        model=model)
+    assert result.best_epoch == 1 and len(calls) == 1
+    assert [h.get("diverged", False) for h in result.history] == [False, True]
+    assert all(torch.isfinite(t).all() for t in result.best_state.values())
+
+
 def test_validation_loss_nan_after_the_first_epoch_is_a_one_line_error():
     with pytest.raises(LightftError, match=r"training diverged: the validation loss became nan .*lower --lr"):
         run(Hyper(lr=1e-3, epochs=2), validate=lambda m: {"accuracy": 1.0, "macro_f1": 1.0, "loss": math.nan})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import random
+import re
 import warnings
 from collections import defaultdict
 from dataclasses import dataclass
@@ -81,16 +82,32 @@ def _row(split: str, index: int) -> str:
     return f"row {index + 1} of the file" if split == "all" else f"{split} row {index + 1}"
 
 
-def _normalise_labels(values: list[Any], split: str, column: str) -> list[Any]:
+def _missing(v: Any) -> bool:
+    """A missing label: None (jsonl), an empty cell (csv), nan (parquet, pandas)."""
+    return v is None or (isinstance(v, str) and not v.strip()) or (isinstance(v, float) and math.isnan(v))
+
+
+def _whole(v: Any) -> bool:
+    """1, 1.0, "1" or " -3 " as csv gives, or a bool; not "--3" or "²", which int() refuses."""
+    if isinstance(v, str):
+        return re.fullmatch(r"[+-]?[0-9]+", v.strip()) is not None
+    return isinstance(v, int) or (isinstance(v, float) and v.is_integer())
+
+
+def _as_name(v: Any) -> str:
+    """A label as a class name: 2.0 (parquet's floats) names the same class as "2"."""
+    return str(int(v)) if isinstance(v, float) and v.is_integer() else str(v).strip()
+
+
+def _normalise_labels(values: list[Any], split: str, column: str, like: type | None = None) -> list[Any]:
     """Labels as ints when every value is a whole number (1, 1.0, "1" as csv gives, or a bool); else stripped strings.
 
+    ``like`` is the kind the training labels (or a trained run's label map) took: a split is read the same way,
+    so a test file that holds only the classes "1" and "2" of train's "1", "2", "neutral" still matches them.
     Missing values (None, "", nan) and values that are not a class name or number are errors, and so is a column
     that mixes numbers with words, which would otherwise silently become extra classes.
     """
-    def missing(v):
-        return v is None or (isinstance(v, str) and not v.strip()) or (isinstance(v, float) and math.isnan(v))
-
-    gaps = [i for i, v in enumerate(values) if missing(v)]
+    gaps = [i for i, v in enumerate(values) if _missing(v)]
     if gaps:
         raise LightftError(
             f"{_row(split, gaps[0])} has no label in column {column!r} ({len(gaps)} row{'s' if len(gaps) > 1 else ''} in all); "
@@ -103,13 +120,11 @@ def _normalise_labels(values: list[Any], split: str, column: str) -> list[Any]:
             f"({str(values[odd])[:40]}); expected a class name or number: check --label-column"
         )
 
-    def whole(v):
-        if isinstance(v, str):
-            v = v.strip()
-            return v.lstrip("-").isdigit()
-        return isinstance(v, int) or (isinstance(v, float) and v.is_integer())
-
-    numbers = [whole(v) for v in values]
+    if like is str:
+        return [_as_name(v) for v in values]
+    numbers = [_whole(v) for v in values]
+    if like is int:  # whole numbers match train's; anything else is reported as a class train never had
+        return [int(v.strip()) if isinstance(v, str) and n else int(v) if n else _as_name(v) for v, n in zip(values, numbers)]
     if all(numbers):
         return [int(v.strip()) if isinstance(v, str) else int(v) for v in values]
     if any(numbers) and not all(isinstance(v, str) for v in values):
@@ -194,11 +209,17 @@ def prepare_splits(
                     f"{role} column {col!r} ({flag}) not found in the {split} split; its columns are: "
                     f"{', '.join(table)}; pass {flag} with one of them"
                 )
-        if split not in ("train", "all") and (label_col not in table or all(v is None for v in table[label_col])):
+        if split not in ("train", "all") and (label_col not in table or all(_missing(v) for v in table[label_col])):
             notes.append(f"the {split} split has no labels (column {label_col!r}) and was not used")
             continue
         texts = _check_texts(table[text_col], split, text_col)
-        raw[split] = (texts, _normalise_labels(table[label_col], split, label_col))
+        raw[split] = (texts, table[label_col])
+    # train (or the single file) decides whether labels are numbers or names, or the trained run's map does
+    like = _label_kind(label_map) if label_map is not None else None
+    for split in sorted(raw, key=lambda split: split not in ("train", "all")):
+        texts, values = raw[split]
+        raw[split] = (texts, _normalise_labels(values, split, label_col, like))
+        like = like or (int if all(isinstance(v, int) for v in raw[split][1]) else str)
 
     single_file = "all" in raw
     if single_file:  # carve validation and test out of it
@@ -275,6 +296,10 @@ def _overlap_notes(train: Split, test: Split) -> list[str]:
     return [note]
 
 
+def _label_kind(label_map: LabelMap) -> type:
+    return int if all(isinstance(n, int) for n in label_map.names) else str
+
+
 def _evaluation_split(tables: dict[str, Table], name: str, split: str, text_column: str | None,
                       label_column: str | None, limit: int | None, seed: int, label_map: LabelMap | None) -> Splits:
     """Splits holding only ``split``: all of a single file's rows, or the directory's file for that split."""
@@ -289,10 +314,10 @@ def _evaluation_split(tables: dict[str, Table], name: str, split: str, text_colu
                                f"{', '.join(table)}; pass {flag} with one of them")
     where = "all" if key == "all" else split  # how messages name the rows: 'row 3 of the file' for a single file
     texts = _check_texts(table[text_col], where, text_col)
-    labels = _normalise_labels(table[label_col], where, label_col)
     if label_map is None:
-        source = _normalise_labels(first[label_col], "train", label_col) if first is not table else labels
-        label_map = LabelMap.from_labels(source)
+        label_map = LabelMap.from_labels(_normalise_labels(first[label_col], "train" if first is not table else where,
+                                                           label_col))
+    labels = _normalise_labels(table[label_col], where, label_col, _label_kind(label_map))
     rows = random_subset(Split(texts, label_map.encode(labels, where)), limit, seed)
     note = "every row of the file is evaluated" if key == "all" else f"the {split} file is evaluated"
     empty = Split([], [])

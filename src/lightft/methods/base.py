@@ -17,8 +17,9 @@ if TYPE_CHECKING:
 class TrainingHooks:
     """What a method adds to the training loop (none by default). ``fit`` calls ``start`` once with the run's
     number of optimizer updates, adds ``extra_loss(model)`` to the objective of every batch, and calls
-    ``after_update(update)`` after each optimizer step, before gradients are zeroed; the pipeline calls
-    ``finish(model)`` after the best epoch's weights are restored, before testing and saving."""
+    ``after_update(update)`` after each optimizer step, before gradients are zeroed, and ``on_best(model)`` when
+    an epoch becomes the best so far (as its weights are kept); the pipeline calls ``finish(model)`` after the best
+    epoch's weights are restored, before testing and saving."""
 
     def start(self, total_updates: int) -> None:
         pass
@@ -27,6 +28,9 @@ class TrainingHooks:
         return None
 
     def after_update(self, update: int) -> None:
+        pass
+
+    def on_best(self, model: nn.Module) -> None:
         pass
 
     def finish(self, model: nn.Module) -> None:

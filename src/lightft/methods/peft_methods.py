@@ -10,6 +10,7 @@ divide the features, too many frequencies, ...) into a ``LightftError`` naming t
 from __future__ import annotations
 
 import contextlib
+import copy
 import inspect
 import json
 import math
@@ -219,6 +220,7 @@ class AdaLoraHooks(TrainingHooks):
         self.factors = [(n, p) for n, p in model.named_parameters()
                         if p.requires_grad and (".lora_A." in n or ".lora_B." in n)]
         self.allocate = False
+        self.best_pattern = None
 
     def start(self, total_updates: int) -> None:
         self.allocate = total_updates >= 10
@@ -241,11 +243,17 @@ class AdaLoraHooks(TrainingHooks):
         if self.allocate:
             self.peft_model.base_model.update_and_allocate(update)
 
+    def on_best(self, model) -> None:
+        self.best_pattern = copy.deepcopy(self.config.rank_pattern)
+
     def finish(self, model) -> None:
-        """Apply the final rank pattern to the restored best weights, so what is tested is what is saved."""
-        if self.config.rank_pattern:
+        """Give the restored best weights the rank pattern they had at the best epoch, not the last epoch's: what is
+        tested and saved (peft saves only the pattern's ranks) is what was validated, as a Trainer restoring its best
+        checkpoint would have it. A best epoch before the first pruning keeps every initial rank."""
+        self.config.rank_pattern = self.best_pattern
+        if self.best_pattern:
             self.peft_model.base_model.rankallocator.mask_using_rank_pattern(
-                self.peft_model.base_model.model, self.config.rank_pattern)
+                self.peft_model.base_model.model, self.best_pattern)
 
 
 @dataclass(frozen=True)

@@ -108,15 +108,31 @@ def trainable_state(model: nn.Module) -> dict[str, torch.Tensor]:
     return {n: p.detach().to("cpu", copy=True) for n, p in model.named_parameters() if p.requires_grad}
 
 
+class Diverged(LightftError):
+    """The loss went nan/inf. ``fit`` stops and keeps the best epoch when there is one; before any epoch was kept,
+    the run fails with this one-line error and nothing is written."""
+
+    def __init__(self, message: str, detail: str):
+        super().__init__(message)
+        self.detail = detail  # what went nan, and where: 'the mean training loss became nan by step 40'
+
+
+def _fix(hp: Hyper) -> str:
+    fix = f"lower --lr (it is {hp.lr:g})"
+    return fix + " or clip gradients again (--max-grad-norm 1)" if hp.max_grad_norm == 0 else fix
+
+
 def _finite(loss: float, state: TrainState, hp: Hyper, what: str = "mean training loss") -> float:
-    """The loss, or a one-line error once it is nan/inf (nothing is written for a diverged run)."""
+    """The loss, or ``Diverged`` once it is nan/inf."""
     if math.isfinite(loss):
         return loss
-    fix = f"lower --lr (it is {hp.lr:g})"
-    if hp.max_grad_norm == 0:
-        fix += " or clip gradients again (--max-grad-norm 1)"
-    raise LightftError(f"training diverged: the {what} became {loss} by step {state.step} (epoch "
-                       f"{state.epoch}); {fix}")
+    detail = f"the {what} became {loss} by step {state.step}"
+    raise Diverged(f"training diverged: {detail} (epoch {state.epoch}); {_fix(hp)}", detail)
+
+
+def _warn_stopped(epoch: int, detail: str, state: TrainState, hp: Hyper) -> None:
+    warnings.warn(f"training diverged in epoch {epoch} ({detail}); kept epoch {state.best_epoch} and stopped. "
+                  f"A {_fix(hp)} may train further", LightftWarning, stacklevel=3)
 
 
 def fit(model: nn.Module, train: TokenizedDataset, hp: Hyper, *, forward: Forward,
@@ -161,51 +177,62 @@ def fit(model: nn.Module, train: TokenizedDataset, hp: Hyper, *, forward: Forwar
             bar = progress.bar(len(train), f"epoch {epoch}/{hp.epochs}", quiet=quiet)
             if forward.compile is not None and state.step == 0:
                 bar.set_postfix_str("compiling the model (a minute or more)", refresh=True)
-            for batch in loader:
-                with accelerator.accumulate(model):
-                    with accelerator.autocast():
-                        logits = forward.logits(model, batch)
-                    loss_sum = F.cross_entropy(logits.float(), batch["labels"], reduction="sum")
-                    scaled = loss_sum * (hp.grad_accum / denominators[steps_this_epoch // hp.grad_accum])
-                    extra = hooks.extra_loss(model)
-                    accelerator.backward(scaled if extra is None else scaled + extra)
-                    if accelerator.sync_gradients and hp.max_grad_norm > 0:
-                        accelerator.clip_grad_norm_(model.parameters(), hp.max_grad_norm)
-                    optimizer.step()
-                    scheduler.step()
-                    if accelerator.sync_gradients:
-                        updates += 1
-                        hooks.after_update(updates)
-                    optimizer.zero_grad(set_to_none=True)
-                governor.check()  # a probe every PROBE_EVERY_SECONDS at most
-                rows = len(batch["labels"])
-                running += loss_sum.detach()
-                running_n += 1
-                running_rows += rows
-                state.step += 1
-                steps_this_epoch = state.step - epoch_start_step
-                samples += rows
-                bar.update(rows)
-                if state.step == 1:
-                    bar.set_postfix_str("")
-                    if device.type == "cuda":
-                        torch.cuda.synchronize(device)  # once per run: time to first step
-                    first_step_seconds, first_step_samples = time.perf_counter() - start, rows
-                if state.step % LOG_EVERY == 0:
-                    # the only host sync, every LOG_EVERY steps
-                    loss = _finite((running / running_rows).item(), state, hp)
-                    clock.append((samples, train_seconds + time.perf_counter() - start))
-                    curve.append((state.step, round(loss, 5)))
-                    elapsed = time.perf_counter() - start
-                    bar.set_postfix(loss=f"{loss:.4f}", samples_s=f"{bar.n / elapsed:.1f}")
-                    epoch_loss += running
-                    epoch_rows += running_rows
-                    running.zero_()
-                    running_n, running_rows = 0, 0
-            epoch_loss += running
-            epoch_rows += running_rows
-            if running_n:
-                curve.append((state.step, round(_finite((running / running_rows).item(), state, hp), 5)))
+            try:
+                for batch in loader:
+                    with accelerator.accumulate(model):
+                        with accelerator.autocast():
+                            logits = forward.logits(model, batch)
+                        loss_sum = F.cross_entropy(logits.float(), batch["labels"], reduction="sum")
+                        scaled = loss_sum * (hp.grad_accum / denominators[steps_this_epoch // hp.grad_accum])
+                        extra = hooks.extra_loss(model)
+                        accelerator.backward(scaled if extra is None else scaled + extra)
+                        if accelerator.sync_gradients and hp.max_grad_norm > 0:
+                            accelerator.clip_grad_norm_(model.parameters(), hp.max_grad_norm)
+                        optimizer.step()
+                        scheduler.step()
+                        if accelerator.sync_gradients:
+                            updates += 1
+                            hooks.after_update(updates)
+                        optimizer.zero_grad(set_to_none=True)
+                    governor.check()  # a probe every PROBE_EVERY_SECONDS at most
+                    rows = len(batch["labels"])
+                    running += loss_sum.detach()
+                    running_n += 1
+                    running_rows += rows
+                    state.step += 1
+                    steps_this_epoch = state.step - epoch_start_step
+                    samples += rows
+                    bar.update(rows)
+                    if state.step == 1:
+                        bar.set_postfix_str("")
+                        if device.type == "cuda":
+                            torch.cuda.synchronize(device)  # once per run: time to first step
+                        first_step_seconds, first_step_samples = time.perf_counter() - start, rows
+                    if state.step % LOG_EVERY == 0:
+                        # the only host sync, every LOG_EVERY steps
+                        loss = _finite((running / running_rows).item(), state, hp)
+                        clock.append((samples, train_seconds + time.perf_counter() - start))
+                        curve.append((state.step, round(loss, 5)))
+                        elapsed = time.perf_counter() - start
+                        bar.set_postfix(loss=f"{loss:.4f}", samples_s=f"{bar.n / elapsed:.1f}")
+                        epoch_loss += running
+                        epoch_rows += running_rows
+                        running.zero_()
+                        running_n, running_rows = 0, 0
+                epoch_loss += running
+                epoch_rows += running_rows
+                if running_n:
+                    curve.append((state.step, round(_finite((running / running_rows).item(), state, hp), 5)))
+            except Diverged as error:
+                if not state.best_epoch:
+                    raise
+                bar.close()
+                train_seconds += time.perf_counter() - start
+                state.history.append({"epoch": epoch, "step": state.step, "train_loss": None,
+                                      "validation": {"accuracy": None, "macro_f1": None, "loss": None},
+                                      "improved": False, "diverged": True})
+                _warn_stopped(epoch, error.detail, state, hp)
+                break
             if device.type == "cuda":
                 torch.cuda.synchronize(device)
             train_seconds += time.perf_counter() - start
@@ -227,14 +254,12 @@ def fit(model: nn.Module, train: TokenizedDataset, hp: Hyper, *, forward: Forwar
                 **({"diverged": True} if diverged else {}),
             })
             if diverged:
-                warnings.warn(f"training diverged in epoch {epoch} (the validation loss is {metrics['loss']}); "
-                              f"kept epoch {state.best_epoch} and stopped. A lower --lr (it is {hp.lr:g}) may train "
-                              "further",
-                              LightftWarning, stacklevel=2)
+                _warn_stopped(epoch, f"the validation loss is {metrics['loss']}", state, hp)
                 break
             if improved:
                 state.best_score, state.best_epoch, state.stale_epochs = score, epoch, 0
                 best = trainable_state(accelerator.unwrap_model(model))
+                hooks.on_best(accelerator.unwrap_model(model))
             else:
                 state.stale_epochs += 1
                 if hp.patience is not None and state.stale_epochs >= hp.patience:
