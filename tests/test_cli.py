@@ -319,6 +319,35 @@ def test_model_with_pickled_weights_only(bad, capsys, tmp_path, tiny_model_dir):
         r"pytorch_model\.bin\); lightft reads safetensors only", capsys)
 
 
+def test_model_with_damaged_weights_or_config(bad, capsys, tmp_path, tiny_model_dir):
+    import shutil
+
+    damaged = tmp_path / "damaged"
+    shutil.copytree(tiny_model_dir, damaged)
+    (damaged / "model.safetensors").write_bytes((tiny_model_dir / "model.safetensors").read_bytes()[:1000])
+    bad(ROWS, ROWS, ["--model", str(damaged)], r"model '.*damaged' has damaged weights \(.+\); download or save it "
+        r"again$", capsys)
+    shutil.copy(tiny_model_dir / "model.safetensors", damaged / "model.safetensors")
+    (damaged / "config.json").write_text('{"model_type": "bert", ')
+    bad(ROWS, ROWS, ["--model", str(damaged)], r"model directory .*damaged has a config\.json transformers cannot "
+        r"read \(.+\); save the model again with save_pretrained$", capsys)
+
+
+@pytest.mark.parametrize("kind, what", [("gpt2", "a decoder \\(a text generator\\)"), ("t5", "an encoder-decoder")])
+def test_a_model_that_is_not_an_encoder(bad, capsys, tmp_path, tiny_model_dir, kind, what):
+    import shutil
+
+    from transformers import AutoConfig
+
+    model = tmp_path / kind
+    model.mkdir()
+    AutoConfig.for_model(kind).save_pretrained(model)  # the check reads the config only, before any weights
+    for name in ("tokenizer.json", "tokenizer_config.json"):
+        shutil.copy(tiny_model_dir / name, model / name)
+    bad(ROWS, ROWS, ["--model", str(model)], rf"model '.*{kind}' is a {kind} model, {what}; lightft fine-tunes "
+        r"encoders such as BERT, RoBERTa, DeBERTa, ELECTRA or MiniLM: pass one with --model$", capsys)
+
+
 def test_model_path_that_is_a_file(bad, capsys, tmp_path):
     (tmp_path / "weights.bin").write_bytes(b"x")
     bad(ROWS, ROWS, ["--model", str(tmp_path / "weights.bin")], r"model '.*weights\.bin' is a file; pass the "

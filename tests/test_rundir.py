@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from lightft import rundir
@@ -9,10 +11,10 @@ from lightft.errors import LightftError, LightftWarning
 
 
 def test_a_failed_block_leaves_nothing(tmp_path):
-    with pytest.raises(RuntimeError):
+    with pytest.raises(KeyboardInterrupt):  # Ctrl-C, or SIGTERM as the CLI turns it
         with rundir.staged_directory(tmp_path / "run") as stage:
             (stage.path / "weights").write_text("half")
-            raise RuntimeError("killed")
+            raise KeyboardInterrupt
     assert list(tmp_path.iterdir()) == []
 
 
@@ -32,5 +34,27 @@ def test_an_output_taken_while_the_run_worked_gets_the_run_beside_it(tmp_path):
 def test_an_existing_output_is_refused_before_any_work(tmp_path):
     (tmp_path / "run").mkdir()
     with pytest.raises(LightftError, match=r"output directory .*run already exists; pass a new --output or remove it"):
-        with rundir.staged_directory(tmp_path / "run"):
-            pytest.fail("the block must not run")
+        rundir.check_output_free(tmp_path / "run")
+
+
+def test_an_output_folder_that_cannot_be_made_is_refused_before_any_work():
+    with pytest.raises(LightftError, match=r"--output /proc/lightft-run cannot be created: a folder cannot be made in "
+                                           r"/proc \(.+\); pass another --output"):
+        rundir.check_output_free(Path("/proc/lightft-run"))
+
+
+def test_a_write_that_fails_is_one_line_and_leaves_nothing(tmp_path):
+    with pytest.raises(LightftError, match=r"could not write the run directory .*run: No space left on device; free "
+                                           r"some space or pass another --output"):
+        with rundir.staged_directory(tmp_path / "run") as stage:
+            raise OSError(28, "No space left on device", str(stage.path / "model.safetensors"))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_run_that_started_while_the_output_existed_still_lands_beside_it(tmp_path):
+    """The caller checks before its work; if the folder is made after that check, the block's end still finds it."""
+    (tmp_path / "run").mkdir()
+    with pytest.warns(LightftWarning, match="appeared while this run was working"):
+        with rundir.staged_directory(tmp_path / "run") as stage:
+            (stage.path / "weights").write_text("done")
+    assert stage.final == tmp_path / "run-2"

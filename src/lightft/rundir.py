@@ -72,6 +72,11 @@ def check_output_free(output: Path) -> None:
         raise LightftError(f"--output {output} cannot be created: {parent} is a file; pass another --output")
     if not os.access(parent, os.W_OK | os.X_OK):
         raise LightftError(f"--output {output} cannot be created: {parent} is not writable; pass another --output")
+    try:  # access() says yes on read-only mounts and pseudo file systems (/proc): make and remove a folder there
+        os.rmdir(tempfile.mkdtemp(dir=parent, prefix=".lightft-probe-"))
+    except OSError as error:
+        raise LightftError(f"--output {output} cannot be created: a folder cannot be made in {parent} "
+                           f"({error.strerror or error}); pass another --output") from None
 
 
 @dataclass
@@ -93,8 +98,7 @@ def staged_directory(output: Path) -> Iterator[Staging]:
 
     If something took ``output`` while the block ran (it was free when checked, before the work), the finished
     run goes to ``output-2`` (or the next free number) with a warning instead of being thrown away."""
-    output = Path(output)
-    check_output_free(output)
+    output = Path(output)  # checked free by the caller before its work (check_output_free)
     output.parent.mkdir(parents=True, exist_ok=True)
     stage = Staging(Path(tempfile.mkdtemp(dir=output.parent, prefix=f".{output.name}.partial-")), output)
     os.chmod(stage.path, 0o777 & ~_umask())
@@ -107,8 +111,12 @@ def staged_directory(output: Path) -> Iterator[Staging]:
             warnings.warn(f"{output} appeared while this run was working; the finished run was saved to "
                           f"{stage.final} instead", LightftWarning, stacklevel=3)
         os.rename(stage.path, stage.final)  # replaces at most an empty directory made in the last microseconds
-    except BaseException:
+    except BaseException as error:
         shutil.rmtree(stage.path, ignore_errors=True)
+        if isinstance(error, Exception) and not isinstance(error, LightftError):  # a full disk, a vanished folder
+            reason = getattr(error, "strerror", None) or str(error) or type(error).__name__
+            raise LightftError(f"could not write the run directory {output}: {reason}; free some space or pass "
+                               "another --output, and run again") from error
         raise
 
 

@@ -145,6 +145,23 @@ def test_an_evaluation_file_with_empty_labels_is_unlabelled(tmp_path, suffix):
     assert "the test split has no labels (column 'label') and was not used" in splits.notes
 
 
+def test_many_small_classes_still_get_validation_and_test_rows(tmp_path):
+    """100 classes of 3 rows: each class's 10% rounds to none; the carve still takes about 10% of the rows."""
+    write_jsonl(tmp_path / "all.jsonl", [{"text": f"text {i}", "label": f"c{i % 100}"} for i in range(300)])
+    splits = prepare_splits(str(tmp_path / "all.jsonl"), seed=3)
+    assert splits.sizes() == {"train": 243, "validation": 27, "test": 30}
+    assert all(splits.train.labels.count(c) >= 1 for c in range(100))  # no class loses its last training row
+    again = prepare_splits(str(tmp_path / "all.jsonl"), seed=3)
+    assert again.validation.texts == splits.validation.texts and again.test.texts == splits.test.texts
+
+
+def test_an_id_column_taken_for_the_label_is_named(tmp_path):
+    write_jsonl(tmp_path / "train.jsonl", [{"id": i, "text": f"text {i}", "label": i % 2} for i in range(300)])
+    with pytest.raises(LightftError, match=r"column 'id' has 300 distinct values in 300 training rows, so most "
+                                           r"classes would have a single example; is it really the label\?"):
+        prepare_splits(str(tmp_path), label_column="id")
+
+
 def test_same_column_for_text_and_label(tmp_path):
     write_jsonl(tmp_path / "train.jsonl", synthetic_rows(20, 0))
     with pytest.raises(LightftError, match=r"column 'text' is both the text and the label column"):

@@ -152,18 +152,32 @@ def _check_texts(values: list[Any], split: str, column: str) -> list[str]:
 
 
 def stratified_split(labels: Sequence[int], fraction: float, seed: int) -> tuple[list[int], list[int]]:
-    """Seeded stratified split of row indices into (kept, carved); each class gives ``fraction`` of its rows."""
+    """Seeded stratified split of row indices into (kept, carved); each class gives ``fraction`` of its rows.
+
+    A class of one row is never carved. When rounding each class leaves the carve short of ``fraction`` of all rows
+    (many classes of a few rows each round to none), the classes closest to rounding up give one more row each,
+    never their last, so the carve is not empty."""
     rng = random.Random(seed)
     by_class: dict[int, list[int]] = defaultdict(list)
     for i, label in enumerate(labels):
         by_class[label].append(i)
+    order = sorted(by_class)
+    counts = {}
+    for label in order:
+        rng.shuffle(by_class[label])
+        size = len(by_class[label])
+        counts[label] = round(size * fraction) if size > 1 else 0
+    short = round(len(labels) * fraction) - sum(counts.values())
+    if short > 0:
+        spare = [label for label in order if len(by_class[label]) - counts[label] >= 2]
+        rng.shuffle(spare)  # ties between equal remainders are broken by the seed, not by label order
+        spare.sort(key=lambda label: counts[label] - len(by_class[label]) * fraction)
+        for label in spare[:short]:
+            counts[label] += 1
     kept, carved = [], []
-    for label in sorted(by_class):
-        rows = by_class[label]
-        rng.shuffle(rows)
-        n = round(len(rows) * fraction) if len(rows) > 1 else 0
-        carved += rows[:n]
-        kept += rows[n:]
+    for label in order:
+        carved += by_class[label][:counts[label]]
+        kept += by_class[label][counts[label]:]
     return sorted(kept), sorted(carved)
 
 
@@ -234,6 +248,12 @@ def prepare_splits(
         raise LightftError(
             f"the training data has a single class ({label_map.names[0]!r} in column {label_col!r}); "
             "classification needs at least 2 classes: check --label-column and the file"
+        )
+    if not trained_map and len(label_map) > 50 and len(label_map) > 0.5 * len(train_labels):
+        raise LightftError(
+            f"column {label_col!r} has {len(label_map):,} distinct values in {len(train_labels):,} training rows, so "
+            "most classes would have a single example; is it really the label? Pass --label-column with the column "
+            "that holds the classes"
         )
     train = Split(train_texts, label_map.encode(train_labels, "train"))
     evaluated = {s: Split(t, label_map.encode(lbls, s)) for s, (t, lbls) in raw.items() if s != "train"}

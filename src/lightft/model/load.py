@@ -9,6 +9,7 @@ from pathlib import Path
 
 import torch
 import transformers
+from safetensors import SafetensorError
 from torch import nn
 from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
 
@@ -45,6 +46,12 @@ def resolve_model(spec: str, flag: str = "--model") -> tuple[str, bool]:
     if path.is_dir():
         if not (path / "config.json").is_file():
             raise LightftError(f"model directory {path} has no config.json; pass a directory saved with save_pretrained")
+        try:
+            config = AutoConfig.from_pretrained(str(path), local_files_only=True)
+        except (OSError, ValueError, KeyError) as exc:
+            raise LightftError(f"model directory {path} has a config.json transformers cannot read "
+                               f"({str(exc).splitlines()[0][:160]}); save the model again with save_pretrained") from None
+        _require_encoder(config, spec, flag)
         return str(path.resolve()), True
     if path.exists():
         raise LightftError(f"model {spec!r} is a file; pass the directory that holds config.json and the weights "
@@ -52,11 +59,27 @@ def resolve_model(spec: str, flag: str = "--model") -> tuple[str, bool]:
     if spec.startswith((".", "/", "~")) or spec.count("/") > 1:
         raise LightftError(f"model {spec!r} not found; pass an existing model directory or a hub id with {flag}")
     try:
-        AutoConfig.from_pretrained(spec, local_files_only=True)
-        return spec, True
+        config = AutoConfig.from_pretrained(spec, local_files_only=True)
     except OSError:
         require_hub("model", spec, flag)
         return spec, False
+    _require_encoder(config, spec, flag)
+    return spec, True
+
+
+def _require_encoder(config, spec: str, flag: str) -> None:
+    """Decoders (GPT-2, Llama, ...) and encoder-decoders (T5, BART) fail deep inside training otherwise."""
+    from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES, MODEL_FOR_MASKED_LM_MAPPING_NAMES
+
+    kind = getattr(config, "model_type", None)
+    if getattr(config, "is_encoder_decoder", False):
+        what = "an encoder-decoder"
+    elif kind in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES and kind not in MODEL_FOR_MASKED_LM_MAPPING_NAMES:
+        what = "a decoder (a text generator)"
+    else:
+        return
+    raise LightftError(f"model {spec!r} is a {kind} model, {what}; lightft fine-tunes encoders such as BERT, "
+                       f"RoBERTa, DeBERTa, ELECTRA or MiniLM: pass one with {flag}")
 
 
 def load_tokenizer(spec: str):
@@ -115,6 +138,9 @@ def load_model(spec: str, labels: LabelMap, *, seed: int = 42, max_length: int |
                 label2id=labels.label2id,
                 **overrides,
             )
+    except SafetensorError as exc:
+        raise LightftError(f"model {spec!r} has damaged weights ({str(exc).splitlines()[0][:160]}); download or save "
+                           "it again") from None
     except (OSError, ValueError) as exc:
         raise LightftError(f"could not load model {spec!r} for sequence classification: {str(exc).splitlines()[0]}") from None
     check_max_length(model, max_length, spec)
