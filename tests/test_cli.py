@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+from pathlib import Path
 
 import pytest
 
@@ -213,6 +214,15 @@ def test_train_predict_eval_from_the_command_line(tmp_path, tiny_model_dir, tiny
                               "pass --max-length 512 or less\n")
     code, _, err = run_cli(["predict", str(run), "x", "--base-model", str(tmp_path / "gone")], capsys)
     assert code == 2 and err.endswith("not found; pass an existing model directory or a hub id with --base-model\n")
+    from transformers import BertConfig, BertForSequenceClassification
+
+    other = tmp_path / "other-bert"  # another hidden size: the adapter cannot fit it
+    BertForSequenceClassification(BertConfig(vocab_size=30522, hidden_size=16, num_hidden_layers=1,
+                                             num_attention_heads=2, intermediate_size=16)).save_pretrained(other)
+    code, _, err = run_cli(["predict", str(run), "x", "--base-model", str(other)], capsys)
+    assert code == 2 and re.fullmatch(rf"error: run {run} does not load on --base-model {other} \(RuntimeError: .+\); pass "
+                                      rf"the model it was trained from \(config\.yaml: {tiny_model_dir}\), a copy of it, "
+                                      r"or, if it is that model, restore the run directory from a copy\n", err), err
     code, _, err = run_cli(["predict", str(tmp_path / "nope"), "x"], capsys)
     assert code == 2 and "run directory" in err and "not found" in err
     numbers = tmp_path / "numbers.jsonl"
@@ -379,6 +389,15 @@ def test_eval_and_predict_never_overwrite_a_run_file(fast, capsys):
     code, _, err = run_cli(["predict", str(run.path), "fine", "--batch-size", "0"], capsys)
     assert code == 2 and "--batch-size must be a whole number >= 1, got 0" in err
     assert (run.path / "metrics.json").read_text() == before
+    # the input a command reads is not its output either: predictions would replace the labelled file
+    texts = Path(fast["data"]) / "test.jsonl"
+    labelled = texts.read_text()
+    for argv, flag in ((["predict", str(run.path), "--file", str(texts)], "--file"),
+                       (["eval", str(run.path), "--data", str(texts), "--quiet"], "--data")):
+        code, _, err = run_cli([*argv, "--output", str(texts)], capsys)
+        assert (code, err) == (2, f"error: --output {texts} is the {flag} input, which writing there would replace; "
+                                  "pass another --output file\n")
+    assert texts.read_text() == labelled
 
 
 def test_sigterm_cleans_up_like_ctrl_c(bad, capsys, monkeypatch):

@@ -67,6 +67,13 @@ def test_config_yaml_reruns_the_same_run(fast, tmp_path):
     again = lightft.train(first.path / "config.yaml", output=str(tmp_path / "again"))
     assert again.metrics["eval"]["accuracy"] == first.metrics["eval"]["accuracy"]
     assert again.metrics["history"] == first.metrics["history"]
+    # the run directory itself stands for its config.yaml, and paths may be pathlib.Path, as in the rest of the API
+    third = lightft.train(first.path, output=tmp_path / "third")
+    assert third.path == tmp_path / "third" and third.metrics["history"] == first.metrics["history"]
+    assert lightft.evaluate(first.path, Path(fast["data"]))["accuracy"] == first.metrics["eval"]["accuracy"]
+    with pytest.raises(LightftError, match=r"config .* is a directory without a config\.yaml \(it holds config\.json: a "
+                                           r"model, which goes to --model / model=\); pass the config\.yaml"):
+        lightft.train(fast["model"], data=fast["data"])
 
 
 def test_a_config_rerun_with_another_method_uses_that_methods_rate(tmp_path):

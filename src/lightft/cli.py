@@ -201,19 +201,20 @@ def _predict(args) -> None:
     from lightft.rundir import check_output_file
 
     if args.output:
-        check_output_file(Path(args.output), "--output")
+        check_output_file(Path(args.output), "--output", inputs={"--file": args.file})
     texts = list(args.texts)
     if args.file:
         texts += read_texts(args.file, args.text_column)
     if not texts:
-        raise LightftError("no texts to predict; pass texts as arguments or --file FILE")
+        piped = "" if args.file or sys.stdin is None or sys.stdin.isatty() else " (to read standard input, pass --file -)"
+        raise LightftError(f"no texts to predict; pass texts as arguments or --file FILE{piped}")
     results = load(args.run, compile=args.compile, base_model=args.base_model, precision=args.precision).predict(
         texts, batch_size=args.batch_size, quiet=True)
     if args.output:
         from lightft.rundir import atomic_write_text
 
         atomic_write_text(Path(args.output), "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in results))
-        print(f"wrote {len(results)} predictions to {args.output}")
+        print(f"wrote {len(results)} prediction{'' if len(results) == 1 else 's'} to {args.output}")
         return
     labels = list(results[0]["probabilities"])
     print("\t".join(["label", "score", *[f"p({lb})" for lb in labels], "text"]))
@@ -269,7 +270,7 @@ def run(argv: list[str] | None = None) -> int:
         if args.output:
             from lightft.rundir import check_output_file
 
-            check_output_file(Path(args.output), "--output")
+            check_output_file(Path(args.output), "--output", inputs={"--data": args.data})
         overrides = {k: v for k, v in vars(args).items() if k not in ("command", "target", "data", "split", "output")}
         metrics = lightft.evaluate(args.target, args.data, split=getattr(args, "split", None), **overrides)
         _print_eval(metrics)

@@ -222,6 +222,12 @@ class TrainConfig:
     @classmethod
     def load(cls, path: str | Path) -> "TrainConfig":
         path = Path(path)
+        if path.is_dir() and (path / "config.yaml").is_file():  # a run directory: its resolved config
+            path = path / "config.yaml"
+        elif path.is_dir():
+            model = " (it holds config.json: a model, which goes to --model / model=)" if (path / "config.json").is_file() else ""
+            raise LightftError(f"config {path} is a directory without a config.yaml{model}; pass the config.yaml of an "
+                               "earlier run, or its run directory")
         if not path.is_file():
             raise LightftError(f"config file {path} not found; pass the config.yaml of an earlier run")
         try:

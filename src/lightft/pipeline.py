@@ -7,6 +7,7 @@ step, so a failure never leaves a half-written run and a finished run is never h
 from __future__ import annotations
 
 import dataclasses
+import os
 import platform
 import time
 import warnings
@@ -50,9 +51,11 @@ class RunResult:
 
 
 def resolve_config(config: TrainConfig | str | Path | None = None, **overrides) -> TrainConfig:
-    """Build a validated config from a TrainConfig, a config.yaml path, and/or keyword overrides."""
-    if isinstance(config, (str, Path)):
+    """Build a validated config from a TrainConfig, a config.yaml path (or a run directory), and/or keyword
+    overrides. Paths may be given as ``pathlib.Path`` (any ``os.PathLike``)."""
+    if isinstance(config, (str, os.PathLike)):
         config = TrainConfig.load(config)
+    overrides = {k: os.fspath(v) if isinstance(v, os.PathLike) else v for k, v in overrides.items()}
     if config is not None and not isinstance(config, (TrainConfig, dict)):
         raise LightftError(f"config must be a TrainConfig, a dict of options or a config.yaml path, "
                            f"got {type(config).__name__}")
@@ -226,8 +229,8 @@ def _check_head_trains(model, head: list[str], method: str) -> None:
 
 
 
-def evaluate(model: str, data: str, *, split: str | None = None, base_model: str | None = None,
-             **overrides) -> dict[str, Any]:
+def evaluate(model: str | os.PathLike, data: str | os.PathLike, *, split: str | None = None,
+             base_model: str | None = None, **overrides) -> dict[str, Any]:
     """Evaluate a run directory, or a bare model with its untrained head (the out-of-the-box baseline).
 
     Mirrors ``lightft eval MODEL_OR_RUN --data DATA``. A single file is evaluated whole (``split`` is then
@@ -238,6 +241,7 @@ def evaluate(model: str, data: str, *, split: str | None = None, base_model: str
     """
     if split not in (None, "validation", "test"):
         raise LightftError(f"--split must be validation or test, got {split!r}")
+    model, data = (os.fspath(x) if isinstance(x, os.PathLike) else x for x in (model, data))
     single_file = Path(data).expanduser().is_file()
     if single_file and split is not None:
         warnings.warn(f"--split {split} is ignored: a single file ({data}) is evaluated whole", LightftWarning)

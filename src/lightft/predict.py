@@ -36,6 +36,7 @@ class Predictor:
         self.config = TrainConfig.load(self.path / rundir.CONFIG)
         self.labels = LabelMap.load(self.path / rundir.LABELS)
         self.method = get_method(self.config.method)
+        trained_on = self.config.model
         if base_model is not None:  # the base model moved since training
             resolve_model(str(base_model), "--base-model")
             self.config.model = str(Path(base_model).expanduser().resolve()) if Path(base_model).expanduser().exists() \
@@ -59,6 +60,10 @@ class Predictor:
             raise
         except Exception as exc:  # missing or truncated files: whatever the loaders raise, the user needs one line
             reason = (str(exc).splitlines() or [type(exc).__name__])[0][:200]
+            if base_model is not None:  # most likely another model than the one the run was trained from
+                raise LightftError(f"run {self.path} does not load on --base-model {base_model} ({type(exc).__name__}: "
+                                   f"{reason}); pass the model it was trained from (config.yaml: {trained_on}), a copy "
+                                   "of it, or, if it is that model, restore the run directory from a copy") from None
             raise LightftError(f"run directory {self.path} is damaged or incomplete ({type(exc).__name__}: {reason}); "
                                "restore it from a copy or train it again") from None
         self.model.requires_grad_(False)

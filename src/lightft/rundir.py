@@ -120,9 +120,14 @@ def staged_directory(output: Path) -> Iterator[Staging]:
         raise
 
 
-def check_output_file(path: Path, flag: str) -> None:
-    """Check, before any work, that ``path`` can take an output file and is not one of a run directory's files."""
+def check_output_file(path: Path, flag: str, inputs: dict[str, str | None] | None = None) -> None:
+    """Check, before any work, that ``path`` can take an output file, is not one of a run directory's files, and is
+    none of the ``inputs`` (flag -> path) the command reads."""
     path = Path(path)
+    for input_flag, source in (inputs or {}).items():
+        if source and source != "-" and path.exists() and Path(source).exists() and path.samefile(source):
+            raise LightftError(f"{flag} {path} is the {input_flag} input, which writing there would replace; pass "
+                               f"another {flag} file")
     if path.is_dir():
         raise LightftError(f"{flag} {path} is a directory; pass a file path")
     if not path.parent.is_dir():
