@@ -225,6 +225,9 @@ def test_train_predict_eval_from_the_command_line(tmp_path, tiny_model_dir, tiny
                                       r"or, if it is that model, restore the run directory from a copy\n", err), err
     code, _, err = run_cli(["predict", str(tmp_path / "nope"), "x"], capsys)
     assert code == 2 and "run directory" in err and "not found" in err
+    code, _, err = run_cli(["eval", str(tmp_path / "nope"), "--data", str(tiny_data)], capsys)
+    assert (code, err) == (2, f"error: {tmp_path / 'nope'} not found; pass a run directory written by `lightft train`, "
+                              "a model directory, or a hub id\n")
     numbers = tmp_path / "numbers.jsonl"
     numbers.write_text('{"text": "good film"}\n{"text": 5}\n')
     code, _, err = run_cli(["predict", str(run), "--file", str(numbers)], capsys)

@@ -27,7 +27,7 @@ from lightft.errors import LightftError, LightftWarning
 from lightft.evaluation import evaluate_split
 from lightft.methods import count_parameters, get_method
 from lightft.model import Forward, head_module_names, load_model, load_tokenizer
-from lightft.model.load import check_max_length
+from lightft.model.load import check_max_length, looks_local
 from lightft.plots import training_svg
 from lightft.report import render_report
 from lightft.runtime import (
@@ -252,6 +252,9 @@ def evaluate(model: str | os.PathLike, data: str | os.PathLike, *, split: str | 
         raise LightftError(f"evaluate() does not use {', '.join(unused)}; it takes {', '.join(EVAL_OPTIONS)} "
                            "(and writes nothing: save the returned metrics yourself)")
     run = Path(model)
+    if looks_local(model) and not run.exists():
+        raise LightftError(f"{model} not found; pass a run directory written by `lightft train`, a model directory, "
+                           "or a hub id")
     if (run / rundir.CONFIG).is_file():
         from lightft.predict import load
 

@@ -18,7 +18,7 @@ from lightft.errors import LightftError, LightftWarning
 from lightft.evaluation import predict_logits
 from lightft.methods import get_method
 from lightft.model.forward import Forward
-from lightft.model.load import quiet_transformers, resolve_model
+from lightft.model.load import looks_local, quiet_transformers, resolve_model
 from lightft.runtime import default_device, resolve_precision, store_frozen_in_bf16
 
 # What --compile compiles for prediction: the whole forward. On an H100 (BERT-base size, 4,096 IMDB reviews) it
@@ -41,7 +41,7 @@ class Predictor:
             resolve_model(str(base_model), "--base-model")
             self.config.model = str(Path(base_model).expanduser().resolve()) if Path(base_model).expanduser().exists() \
                 else str(base_model)
-        elif self.method.needs_base and _looks_local(self.config.model) and not Path(self.config.model).exists():
+        elif self.method.needs_base and looks_local(self.config.model) and not Path(self.config.model).exists():
             raise LightftError(f"the base model of run {self.path} was {self.config.model}, which is not there any "
                                "more; pass where it is now with --base-model (lightft.load(run, base_model=...))")
         self.device = torch.device(device) if device else default_device()
@@ -102,10 +102,6 @@ class Predictor:
             out.append({"text": text, "label": names[best], "score": float(p[best]),
                         "probabilities": {names[i]: float(v) for i, v in enumerate(p)}})
         return out
-
-
-def _looks_local(spec: str) -> bool:
-    return spec.startswith((".", "/", "~")) or spec.count("/") > 1
 
 
 def load(run_dir: str | Path, **kwargs) -> Predictor:

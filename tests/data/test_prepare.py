@@ -50,6 +50,14 @@ def test_columns_are_detected_or_named(tmp_path):
     assert prepare_splits(str(tmp_path / "b"), label_column="sentiment").label_column == "sentiment"
 
 
+def test_texts_without_labels_are_pointed_to_predict(tmp_path):
+    write_jsonl(tmp_path / "train.jsonl", [{"text": f"text {i}"} for i in range(20)])
+    with pytest.raises(LightftError, match=r"^the data has no label column \(its only column is 'text'\); training and "
+                                           r"evaluation need a label for every row: add a label column, or predict "
+                                           r"unlabelled texts with `lightft predict RUN --file FILE`$"):
+        prepare_splits(str(tmp_path))
+
+
 def test_wrong_column_lists_the_columns(tmp_path):
     write_jsonl(tmp_path / "train.jsonl", synthetic_rows(20, 0))
     with pytest.raises(LightftError, match=r"text column 'body' \(--text-column\) not found; the columns are: text, label"):

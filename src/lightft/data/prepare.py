@@ -66,6 +66,10 @@ def _pick_column(table: Table, requested: str | None, defaults: Sequence[str], r
     if len(columns) == 1 and any(sep in columns[0] for sep in ("\t", ";", "|")):
         raise LightftError(f"the header is one column, {columns[0]!r}, so the file is not comma-separated; name a "
                            "tab-separated file .tsv, or save it with commas")
+    if role == "label" and not others:
+        raise LightftError(f"the data has no label column (its only column is {columns[0]!r}); training and evaluation "
+                           "need a label for every row: add a label column, or predict unlabelled texts with "
+                           "`lightft predict RUN --file FILE`")
     raise LightftError(
         f"cannot tell which column holds the {role}; the columns are: {', '.join(columns)}; pass {flag} NAME"
     )

@@ -39,6 +39,13 @@ TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "voca
                    "sentencepiece.bpe.model", "spm.model")
 
 
+def looks_local(spec: str) -> bool:
+    """A path rather than a hub id: './x', '/x', '~/x', 'a/b/c', or 'runs/x' beside a runs/ folder (a mistyped path,
+    not the hub id of a user called 'runs')."""
+    return (spec.startswith((".", "/", "~")) or spec.count("/") > 1
+            or (spec.count("/") == 1 and Path(spec).expanduser().parent.is_dir()))
+
+
 def resolve_model(spec: str, flag: str = "--model") -> tuple[str, bool]:
     """Return (name_or_path, local_files_only). A hub id already in the local cache loads offline. ``flag`` is
     the option errors tell the user to fix."""
@@ -56,7 +63,7 @@ def resolve_model(spec: str, flag: str = "--model") -> tuple[str, bool]:
     if path.exists():
         raise LightftError(f"model {spec!r} is a file; pass the directory that holds config.json and the weights "
                            f"(saved with save_pretrained), or a hub id, with {flag}")
-    if spec.startswith((".", "/", "~")) or spec.count("/") > 1:
+    if looks_local(spec):
         raise LightftError(f"model {spec!r} not found; pass an existing model directory or a hub id with {flag}")
     try:
         config = AutoConfig.from_pretrained(spec, local_files_only=True)
