@@ -49,6 +49,22 @@ def test_compare_from_a_run_config_leaves_the_run_alone_and_reuses_only_matching
                         quiet=True, output=str(out))
 
 
+def test_a_finished_run_on_data_that_changed_since_is_not_reused(fast, tmp_path):
+    import shutil
+
+    data = tmp_path / "data"
+    shutil.copytree(fast["data"], data)
+    kw = dict(model=fast["model"], data=str(data), epochs=1, batch_size=8, max_length=32, quiet=True,
+              output=str(tmp_path / "cmp"), baseline=False)
+    first = lightft.compare("head", **kw)
+    assert lightft.compare("head", **kw).rows == first.rows  # same rows: reused
+    rows = (data / "test.jsonl").read_text().splitlines()
+    (data / "test.jsonl").write_text("\n".join(rows[: len(rows) // 2]) + "\n")  # half the test file is gone
+    with pytest.raises(LightftError, match=r"cmp/head holds a finished run trained on other rows than --data .*data "
+                                           r"holds now \(the files changed since\); pass another --output, or delete"):
+        lightft.compare("head", **kw)
+
+
 def test_compare_output_must_not_be_a_run_directory(fast):
     run = lightft.train(method="head", **fast)
     with pytest.raises(LightftError, match=r"--output .* is a run directory of one method"):

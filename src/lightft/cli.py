@@ -309,13 +309,19 @@ def _import_uninterrupted(module: str) -> None:
 def _show_warning(message, category, filename, lineno, file=None, line=None, _default=warnings.showwarning):
     """lightft's own warnings as one line (``warning: ...``); library warnings as Python prints them."""
     if issubclass(category, LightftWarning):
-        print(f"warning: {message}", file=sys.stderr)
+        from tqdm import tqdm
+
+        tqdm.write(f"warning: {message}", file=sys.stderr)  # above any progress bar, which is redrawn below it
     else:
         _default(message, category, filename, lineno, file, line)
 
 
+class _Terminated(KeyboardInterrupt):
+    """`kill` (SIGTERM) cleans up like Ctrl-C (no half-written run directory) and exits 143 as killed programs do."""
+
+
 def _terminate(signum, frame):
-    raise KeyboardInterrupt  # `kill` (SIGTERM) cleans up like Ctrl-C: no half-written run directory
+    raise _Terminated
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -326,9 +332,10 @@ def main(argv: list[str] | None = None) -> None:
     except LightftError as exc:
         print(f"error: {exc}", file=sys.stderr)
         code = 2
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        code = 130
+    except KeyboardInterrupt as exc:
+        clear = "\r\x1b[K" if sys.stderr.isatty() else ""  # the line a progress bar was drawing
+        print(f"{clear}interrupted", file=sys.stderr)
+        code = 143 if isinstance(exc, _Terminated) else 130
     except BrokenPipeError:  # `lightft methods | head`: the reader left; say nothing more
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         code = 141

@@ -128,7 +128,7 @@ def compare(methods: str | list[str] = "baseline,lora,full", config: TrainConfig
         lr = cfg.lr if "lr" in overrides else None
         child = dataclasses.replace(cfg, method=method, output=str(directory), lr=lr, baseline=want_baseline)
         if (directory / rundir.METRICS).is_file():
-            _check_reusable(directory, child)
+            _check_reusable(directory, child, session.splits.fingerprint())
             print(f"[compare] reusing the finished run in {directory}", file=sys.stderr)
             runs[method] = rundir.read_json(directory / rundir.METRICS)
             continue
@@ -178,9 +178,16 @@ def _note_dropped_rows(output: Path, names: list[str]) -> None:
 _NOT_COMPARED = ("output", "quiet", "baseline")
 
 
-def _check_reusable(directory: Path, child: TrainConfig) -> None:
-    """A finished run is reused only if it was trained with the settings this comparison asks for."""
+def _check_reusable(directory: Path, child: TrainConfig, fingerprint: str) -> None:
+    """A finished run is reused only if it was trained with the settings this comparison asks for, on the same rows
+    (the files under --data may have changed since)."""
     from lightft.methods import get_method
+
+    trained_on = rundir.read_json(directory / rundir.METRICS).get("data", {}).get("fingerprint")
+    if trained_on is not None and trained_on != fingerprint:
+        raise LightftError(f"{directory} holds a finished run trained on other rows than --data {child.data} holds "
+                           f"now (the files changed since); pass another --output, or delete {directory} to train it "
+                           "again")
 
     done = TrainConfig.load(directory / rundir.CONFIG).to_dict()
     wanted = {**child.to_dict(), "lr": child.lr if child.lr is not None else get_method(child.method).lr}

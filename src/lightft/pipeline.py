@@ -136,7 +136,8 @@ class Session:
     def data_summary(self) -> dict:
         s = self.splits
         return {"name": s.name, "source": self.cfg.data, "sizes": s.sizes(), "text_column": s.text_column,
-                "label_column": s.label_column, "labels": [str(n) for n in s.labels.names], "notes": s.notes}
+                "label_column": s.label_column, "labels": [str(n) for n in s.labels.names], "notes": s.notes,
+                "fingerprint": s.fingerprint()}
 
 
 def train(config: TrainConfig | str | Path | None = None, **overrides) -> RunResult:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import random
 import re
@@ -43,6 +45,14 @@ class Splits:
 
     def sizes(self) -> dict[str, int]:
         return {"train": len(self.train), "validation": len(self.validation), "test": len(self.test)}
+
+    def fingerprint(self) -> str:
+        """A digest of every split's texts and labels (after carving and limits): two runs trained and tested on
+        the same rows have the same one, whatever files they came from."""
+        digest = hashlib.sha256(json.dumps([str(n) for n in self.labels.names]).encode())
+        for split in (self.train, self.validation, self.test):
+            digest.update(json.dumps([split.texts, split.labels], ensure_ascii=False).encode())
+        return digest.hexdigest()[:16]
 
 
 def _pick_column(table: Table, requested: str | None, defaults: Sequence[str], role: str, flag: str,
