@@ -291,6 +291,8 @@ def test_config_numbers_given_as_strings(tmp_path):
     ({"seed": 2**40}, r"--seed must be in 0\.\.4294967295"),
     ({"method": ["lora"]}, r"--method must be a string, got \['lora'\] \(list\)"),
     ({"rank": 2.5}, r"--rank must be a whole number, got 2\.5"),
+    ({"weight_decay": -1}, r"--weight-decay must be >= 0 \(0 turns it off\), got -1"),
+    ({"max_grad_norm": -0.5}, r"--max-grad-norm must be >= 0 \(0 turns it off\), got -0\.5"),
 ])
 def test_config_types_are_checked(values, message):
     from lightft.errors import LightftError
@@ -421,6 +423,14 @@ def test_usage_errors_are_one_line(capsys):
     code, _, err = run_cli(["train", "--epochs", "x"], capsys)
     assert code == 2
     assert err == "error: argument --epochs: invalid int value: 'x' (see `lightft train --help`)\n"
+    code, _, err = run_cli(["predict"], capsys)  # TEXT is optional (--file): only the run is asked for
+    assert (code, err) == (2, "error: the following arguments are required: RUN_DIR (see `lightft predict --help`)\n")
+
+
+def test_version_names_the_libraries_on_one_line(capsys):
+    code, out, _ = run_cli(["--version"], capsys)
+    assert code == 0 and re.fullmatch(r"lightft \d+\.\d+\.\d+ \(Python 3\.\d+\.\d+; torch .+, transformers .+, "
+                                      r"peft .+, accelerate .+\)\n", out), out
 
 
 def test_help_and_import_do_not_load_torch():

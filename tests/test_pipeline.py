@@ -160,6 +160,9 @@ def test_lora_adapter_loads_with_plain_peft(fast):
     assert exact.precision == "fp32" and abs(exact.logits(texts) - expected).max() < 1e-5
     with pytest.raises(LightftError, match=r"--precision must be one of auto, bf16, fp32, got 'fp16'"):
         lightft.load(run.path, precision="fp16")
+    with pytest.raises(LightftError, match=r"load\(\) got an unknown keyword 'presicion' \(did you mean 'precision'\?\); "
+                                           r"it takes device, compile, base_model, precision"):
+        lightft.load(run.path, presicion="fp32")
 
 
 def test_output_directory_must_be_new(fast, tmp_path):

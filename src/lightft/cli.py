@@ -102,6 +102,30 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"error: {message} (see `{self.prog} --help`)\n")
 
 
+def _versions() -> str:
+    """lightft's version and its libraries', read from the installed packages' metadata (no torch import)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from lightft import __version__
+
+    def installed(name):
+        try:
+            return version(name)
+        except PackageNotFoundError:
+            return "not installed"
+
+    libraries = ", ".join(f"{name} {installed(name)}" for name in ("torch", "transformers", "peft", "accelerate"))
+    return f"lightft {__version__} (Python {sys.version.split()[0]}; {libraries})"
+
+
+class _Version(argparse.Action):
+    """--version on one line (argparse's own wraps it at the terminal width)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(_versions())
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="lightft",
@@ -111,6 +135,8 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Start with `lightft quickstart` (MiniLM on a small IMDB sample, 1.5-4 minutes on 2 CPU cores). "
                "Each subcommand has its own --help.",
     )
+    parser.add_argument("--version", action=_Version, nargs=0,
+                        help="Print lightft's version and those of the libraries it runs on, for bug reports.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     parser.commands = sub.choices  # name -> subcommand parser
 
@@ -146,7 +172,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_config_flags(p, only=EVAL_OPTIONS, help_overrides=EVAL_HELP, group_title="evaluation")
     p = command("predict", "Label texts with a trained run.")
     p.add_argument("run", metavar="RUN_DIR", help="A run directory written by train or compare.")
-    p.add_argument("texts", nargs="*", metavar="TEXT", help="Texts to classify.")
+    p.add_argument("texts", nargs="*", default=[], metavar="TEXT", help="Texts to classify (or --file).")
     p.add_argument("--file", metavar="FILE", help="Read texts from a .txt file (one per line), a .jsonl, .csv, .tsv "
                    "or .parquet file (gzipped .jsonl.gz too), or - for standard input (one per line).")
     p.add_argument("--text-column", metavar="NAME", help="Column of --file holding the text (default: detected).")

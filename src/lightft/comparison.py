@@ -20,7 +20,7 @@ import yaml
 
 from lightft import rundir
 from lightft.config import TrainConfig
-from lightft.errors import LightftError, LightftWarning
+from lightft.errors import LightftError, LightftWarning, did_you_mean
 from lightft.methods import METHODS
 from lightft.plots import comparison_svg
 from lightft.report import human_bytes, markdown_table, settings_line
@@ -49,9 +49,12 @@ def parse_methods(spec: str | list[str]) -> list[str]:
     if names == ["all"]:
         return [BASELINE, *METHODS]
     unknown = [m for m in names if m not in METHODS and m != BASELINE]
-    if unknown or not names:
+    if not names:
+        raise LightftError(f"--methods is empty; pass a comma-separated list such as baseline,lora,full, or 'all'")
+    if unknown:
         raise LightftError(
-            f"unknown method(s) in --methods: {', '.join(unknown) or '(none)'}; choose from "
+            f"unknown method(s) in --methods: {', '.join(unknown)}"
+            f"{did_you_mean(unknown[0], [BASELINE, *METHODS]) if len(unknown) == 1 else ''}; choose from "
             f"{BASELINE}, {', '.join(METHODS)} or 'all'"
         )
     return list(dict.fromkeys(names))

@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 import yaml
 
-from lightft.errors import LightftError
+from lightft.errors import LightftError, did_you_mean
 
 SELECT_CHOICES = ("macro_f1", "accuracy")
 PRECISION_CHOICES = ("auto", "bf16", "fp32")
@@ -178,8 +178,9 @@ class TrainConfig:
             problems.append(f"--lr must be > 0, got {self.lr!r}")
         if self.alpha <= 0:
             problems.append(f"--alpha must be > 0, got {self.alpha!r}")
-        if self.weight_decay < 0 or self.max_grad_norm < 0:
-            problems.append("--weight-decay and --max-grad-norm must be >= 0")
+        for name in ("weight_decay", "max_grad_norm"):
+            if getattr(self, name) < 0:
+                problems.append(f"--{flag(name)} must be >= 0 (0 turns it off), got {getattr(self, name)!r}")
         if self.select not in SELECT_CHOICES:
             problems.append(f"--select must be one of {', '.join(SELECT_CHOICES)}, got {self.select!r}")
         if self.unpadded not in ("auto", "on", "off"):
@@ -216,7 +217,9 @@ class TrainConfig:
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:
-            raise LightftError(f"unknown config key(s) {', '.join(unknown)}; expected some of: {', '.join(sorted(known))}")
+            hint = did_you_mean(unknown[0], known) if len(unknown) == 1 else ""
+            raise LightftError(f"unknown config key(s) {', '.join(unknown)}{hint}; expected some of: "
+                               f"{', '.join(sorted(known))}")
         return cls(**values)
 
     @classmethod

@@ -9,6 +9,16 @@ class LightftError(Exception):
     """
 
 
+def did_you_mean(name: str, choices) -> str:
+    """' (did you mean 'lora'?)' for a near miss or another case, else ''; for the end of an error's first clause."""
+    import difflib
+
+    choices = [str(c) for c in choices]
+    same_case = [c for c in choices if c.lower() == str(name).lower()]
+    close = same_case or difflib.get_close_matches(str(name).lower(), choices, n=1, cutoff=0.75)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
 class LightftWarning(UserWarning):
     """Something the user should know that does not stop the run (e.g. ``--compile`` fell back to eager).
 

@@ -14,7 +14,7 @@ from lightft import rundir
 from lightft.config import PRECISION_CHOICES, TrainConfig
 from lightft.data.labels import LabelMap
 from lightft.data.tokenize import cut_note, tokenize
-from lightft.errors import LightftError, LightftWarning
+from lightft.errors import LightftError, LightftWarning, did_you_mean
 from lightft.evaluation import predict_logits
 from lightft.methods import get_method
 from lightft.model.forward import Forward
@@ -106,6 +106,13 @@ class Predictor:
 
 def load(run_dir: str | Path, **kwargs) -> Predictor:
     """``lightft.load(run_dir).predict(texts)`` — the Python side of ``lightft predict``."""
+    import inspect
+
+    known = [p for p in inspect.signature(Predictor.__init__).parameters if p not in ("self", "run_dir")]
+    unknown = [k for k in kwargs if k not in known]
+    if unknown:
+        raise LightftError(f"load() got an unknown keyword {unknown[0]!r}{did_you_mean(unknown[0], known)}; it takes "
+                           f"{', '.join(known)}")
     return Predictor(run_dir, **kwargs)
 
 

@@ -239,9 +239,23 @@ def test_auto_targets_per_architecture():
 
 
 def test_unknown_method():
-    with pytest.raises(LightftError, match=r"unknown method 'qlora'; choose one of: head, lora, dora, rslora, adalora, "
+    with pytest.raises(LightftError, match=r"unknown method 'xyz'; choose one of: head, lora, dora, rslora, adalora, "
                                            r"ia3, .*, bitfit, full"):
-        get_method("qlora")
+        get_method("xyz")
+    for typed in ("qlora", "LoRA"):  # a near miss, another case
+        with pytest.raises(LightftError, match=rf"unknown method '{typed}' \(did you mean 'lora'\?\); choose one of"):
+            get_method(typed)
+
+
+def test_unknown_methods_and_config_keys_get_a_suggestion():
+    from lightft.comparison import parse_methods
+
+    with pytest.raises(LightftError, match=r"unknown method\(s\) in --methods: Full \(did you mean 'full'\?\); choose"):
+        parse_methods("baseline,Full")
+    with pytest.raises(LightftError, match=r"^--methods is empty; pass a comma-separated list such as baseline,lora,full"):
+        parse_methods(" , ")
+    with pytest.raises(LightftError, match=r"unknown config key\(s\) epochz \(did you mean 'epochs'\?\); expected"):
+        TrainConfig.from_dict({"epochz": 3})
 
 
 def test_lora_adapter_is_standard_peft(tmp_path):

@@ -14,7 +14,7 @@ and per-update allocation run through ``Method.training_hooks`` (``peft_methods.
 
 from __future__ import annotations
 
-from lightft.errors import LightftError
+from lightft.errors import LightftError, did_you_mean
 from lightft.methods.base import Method, count_parameters
 from lightft.methods.peft_methods import (
     AdaLoraMethod,
@@ -87,7 +87,7 @@ METHODS: dict[str, Method] = {
 
 def get_method(name: str) -> Method:
     if name not in METHODS:
-        raise LightftError(f"unknown method {name!r}; choose one of: {', '.join(METHODS)} (see `lightft methods`)")
+        raise LightftError(f"unknown method {name!r}{did_you_mean(name, METHODS)}; choose one of: {', '.join(METHODS)} (see `lightft methods`)")
     return METHODS[name]
 
 
