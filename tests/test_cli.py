@@ -274,6 +274,14 @@ def test_a_failed_compile_is_one_warning_line_and_the_run_completes(tmp_path, ti
     torch._dynamo.reset()
 
 
+def test_a_broken_config_yaml_says_where(tmp_path, capsys):
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text("model: m\ndata: [d\nlr: 2\n")
+    code, _, err = run_cli(["train", "--config", str(cfg)], capsys)
+    assert (code, err) == (2, f"error: config file {cfg} is not valid YAML (expected ',' or ']', but got ':' at line 3, "
+                              "column 3); fix it, or re-run from the run's own config.yaml\n")
+
+
 def test_config_numbers_given_as_strings(tmp_path):
     # YAML reads `lr: 2e-3` (no dot) as a string; it and API keywords given as strings are converted.
     cfg = tmp_path / "c.yaml"

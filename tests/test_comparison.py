@@ -49,7 +49,7 @@ def test_compare_from_a_run_config_leaves_the_run_alone_and_reuses_only_matching
                         quiet=True, output=str(out))
 
 
-def test_a_finished_run_on_data_that_changed_since_is_not_reused(fast, tmp_path):
+def test_a_finished_run_on_data_that_changed_since_is_not_reused(fast, tmp_path, capfd):
     import shutil
 
     data = tmp_path / "data"
@@ -57,6 +57,7 @@ def test_a_finished_run_on_data_that_changed_since_is_not_reused(fast, tmp_path)
     kw = dict(model=fast["model"], data=str(data), epochs=1, batch_size=8, max_length=32, quiet=True,
               output=str(tmp_path / "cmp"), baseline=False)
     first = lightft.compare("head", **kw)
+    assert capfd.readouterr() == ("", "")  # quiet=True: a library call prints nothing, its child runs neither
     assert lightft.compare("head", **kw).rows == first.rows  # same rows: reused
     rows = (data / "test.jsonl").read_text().splitlines()
     (data / "test.jsonl").write_text("\n".join(rows[: len(rows) // 2]) + "\n")  # half the test file is gone

@@ -95,7 +95,8 @@ def _run_child(cfg: TrainConfig, directory: Path) -> dict:
     rundir.atomic_write_text(config_file, yaml.safe_dump(cfg.to_dict(), sort_keys=False))
     try:
         env = {**os.environ, "PYTHONWARNINGS": "ignore"}
-        done = subprocess.run([sys.executable, "-m", "lightft", "train", "--config", str(config_file)], env=env)
+        done = subprocess.run([sys.executable, "-m", "lightft", "train", "--config", str(config_file)], env=env,
+                              stdout=subprocess.DEVNULL if cfg.quiet else None)  # errors still reach stderr
     finally:
         config_file.unlink(missing_ok=True)
     if done.returncode != 0:
@@ -132,14 +133,16 @@ def compare(methods: str | list[str] = "baseline,lora,full", config: TrainConfig
         child = dataclasses.replace(cfg, method=method, output=str(directory), lr=lr, baseline=want_baseline)
         if (directory / rundir.METRICS).is_file():
             _check_reusable(directory, child, session.splits.fingerprint())
-            print(f"[compare] reusing the finished run in {directory}", file=sys.stderr)
+            if not cfg.quiet:
+                print(f"[compare] reusing the finished run in {directory}", file=sys.stderr)
             runs[method] = rundir.read_json(directory / rundir.METRICS)
             continue
         if directory.exists():
             raise LightftError(f"{directory} holds an unfinished run (no {rundir.METRICS}); delete that folder to "
                                f"train {method} again, or pass another --output")
         rundir.check_output_free(directory)
-        print(f"[compare] {i + 1}/{len(trained)}: {method}", file=sys.stderr)
+        if not cfg.quiet:
+            print(f"[compare] {i + 1}/{len(trained)}: {method}", file=sys.stderr)
         runs[method] = _run_child(child, directory)
 
     rows = []

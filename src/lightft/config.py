@@ -115,7 +115,7 @@ class TrainConfig:
     # run
     output: str | None = _opt(None, "Run directory to create (default: runs/<data>-<method>-<time>). It must not "
                               "exist yet.", group="output", metavar="DIR")
-    quiet: bool = _opt(False, "No progress bars.", group="output")
+    quiet: bool = _opt(False, "No progress bars (and in compare, no per-method progress lines).", group="output")
 
     def _check_types(self) -> list[str]:
         """Each field holds its declared type; numbers given as strings (YAML reads ``2e-3`` as one) are converted."""
@@ -238,7 +238,11 @@ class TrainConfig:
         except UnicodeDecodeError:
             raise LightftError(f"config file {path} is not UTF-8 text; pass the config.yaml of an earlier run") from None
         except yaml.YAMLError as exc:
-            raise LightftError(f"config file {path} is not valid YAML: {str(exc).splitlines()[0]}") from None
+            mark, problem = getattr(exc, "problem_mark", None), getattr(exc, "problem", None)
+            where = f"{problem} at line {mark.line + 1}, column {mark.column + 1}" if mark and problem else \
+                str(exc).splitlines()[0]
+            raise LightftError(f"config file {path} is not valid YAML ({where}); fix it, or re-run from the run's own "
+                               "config.yaml") from None
         if not isinstance(values, dict):
             raise LightftError(f"config file {path} must hold a mapping of option: value, found {type(values).__name__}")
         return cls.from_dict(values)

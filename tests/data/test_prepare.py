@@ -127,6 +127,9 @@ def test_a_split_reads_its_labels_the_way_train_does(tmp_path):
     assert splits.labels.names == ("1", "2", "neutral") and splits.test.labels == [0, 1] * 5
     alone = prepare_splits(str(tmp_path / "test.csv"), label_map=LabelMap(("1", "2", "neutral")), evaluate="test")
     assert alone.test.labels == [0, 1] * 5
+    with pytest.raises(LightftError, match=r"^label\(s\) '1', '2' appear in the file \(10 rows\), but the run was trained "
+                                           r"on 'neg', 'pos' only; evaluate it on data labelled with those classes"):
+        prepare_splits(str(tmp_path / "test.csv"), label_map=LabelMap(("neg", "pos")), evaluate="test")
     # numbers in train: a name in test is a class train never had, said as such
     (tmp_path / "train.csv").write_text("text,label\n" + "".join(f"t{i},{i % 2}\n" for i in range(60)))
     (tmp_path / "test.csv").write_text("text,label\nu0,1\nu1,neutral\nu2,--3\n")

@@ -32,16 +32,19 @@ class LabelMap:
     def label2id(self) -> dict[str, int]:
         return {str(name): i for i, name in enumerate(self.names)}
 
-    def encode(self, labels: Sequence[Any], split: str) -> list[int]:
+    def encode(self, labels: Sequence[Any], split: str, *, of_run: bool = False) -> list[int]:
+        """Class ids of ``labels``; ``of_run``: this map is a trained run's labels.json, not this data's train."""
         index = {name: i for i, name in enumerate(self.names)}
         unknown = sorted({str(v) for v in labels if v not in index})
         if unknown:
             count = sum(1 for v in labels if v not in index)
-            raise LightftError(
-                f"label(s) {_some(unknown)} appear in {'the file' if split == 'all' else f'the {split} split'} "
-                f"({count} row{'s' if count > 1 else ''}) but never in "
-                f"train, which has {_some([str(n) for n in self.names])}; fix the labels or drop those rows"
-            )
+            where = (f"label(s) {_some(unknown)} appear in {'the file' if split == 'all' else f'the {split} split'} "
+                     f"({count} row{'s' if count > 1 else ''})")
+            known = _some([str(n) for n in self.names])
+            if of_run:
+                raise LightftError(f"{where}, but the run was trained on {known} only; evaluate it on data labelled "
+                                   "with those classes (rename the labels, or drop the rows of other classes)")
+            raise LightftError(f"{where} but never in train, which has {known}; fix the labels or drop those rows")
         return [index[v] for v in labels]
 
     def save(self, path: Path) -> None:

@@ -269,8 +269,8 @@ def prepare_splits(
             "most classes would have a single example; is it really the label? Pass --label-column with the column "
             "that holds the classes"
         )
-    train = Split(train_texts, label_map.encode(train_labels, "train"))
-    evaluated = {s: Split(t, label_map.encode(lbls, s)) for s, (t, lbls) in raw.items() if s != "train"}
+    train = Split(train_texts, label_map.encode(train_labels, "train", of_run=trained_map))
+    evaluated = {s: Split(t, label_map.encode(lbls, s, of_run=trained_map)) for s, (t, lbls) in raw.items() if s != "train"}
     if "test" not in evaluated:
         kept, carved = stratified_split(train.labels, validation_fraction, seed + 1)
         evaluated["test"], train = train.subset(carved), train.subset(kept)
@@ -348,11 +348,12 @@ def _evaluation_split(tables: dict[str, Table], name: str, split: str, text_colu
                                f"{', '.join(table)}; pass {flag} with one of them")
     where = "all" if key == "all" else split  # how messages name the rows: 'row 3 of the file' for a single file
     texts = _check_texts(table[text_col], where, text_col)
+    of_run = label_map is not None
     if label_map is None:
         label_map = LabelMap.from_labels(_normalise_labels(first[label_col], "train" if first is not table else where,
                                                            label_col))
     labels = _normalise_labels(table[label_col], where, label_col, _label_kind(label_map))
-    rows = random_subset(Split(texts, label_map.encode(labels, where)), limit, seed)
+    rows = random_subset(Split(texts, label_map.encode(labels, where, of_run=of_run)), limit, seed)
     note = "every row of the file is evaluated" if key == "all" else f"the {split} file is evaluated"
     empty = Split([], [])
     return Splits(empty, rows if split == "validation" else empty, rows if split == "test" else empty, label_map,
