@@ -208,7 +208,9 @@ def test_unpadded_training_matches_padded_on_cpu(fast, tmp_path):
 
 
 def test_token_budget_batches(fast, tmp_path):
-    run = lightft.train(method="head", **{**fast, "max_tokens": 128, "batch_size": 4})
+    with pytest.warns(LightftWarning, match=r"--batch-size 4 not used with --max-tokens 128: batches are sized by "
+                                            r"tokens, rows of similar length grouped"):
+        run = lightft.train(method="head", **{**fast, "max_tokens": 128, "batch_size": 4})
     assert run.metrics["train"]["samples"] == run.metrics["data"]["sizes"]["train"] * 2
 
 

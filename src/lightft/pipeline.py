@@ -218,6 +218,15 @@ def _warn_unused_method_flags(method, typed: dict) -> None:
         warnings.warn(f"{', '.join('--' + flag(n) for n in unused)} not used by --method {method.name} (it reads "
                       f"{', '.join('--' + flag(o) for o in method.options) or 'no method flags'})", LightftWarning,
                       stacklevel=3)
+    if typed.get("max_tokens") is not None:
+        ignored = []
+        if "batch_size" in typed:
+            ignored.append(f"--batch-size {typed['batch_size']}")
+        if typed.get("group_by_length") is False:
+            ignored.append("--no-group-by-length")
+        if ignored:
+            warnings.warn(f"{' and '.join(ignored)} not used with --max-tokens {typed['max_tokens']}: batches are "
+                          "sized by tokens, rows of similar length grouped", LightftWarning, stacklevel=3)
 
 
 def _check_head_trains(model, head: list[str], method: str) -> None:

@@ -67,8 +67,10 @@ def render_report(metrics: dict, config: dict) -> str:
     ev, base, params, train = metrics["eval"], metrics.get("baseline"), metrics["params"], metrics["train"]
     data = metrics["data"]
     out = [f"# lightft run: {metrics['method']} on {data['name']}", ""]
+    columns = (f" (text column `{data['text_column']}`, label column `{data['label_column']}`)"
+               if data.get("text_column") and data.get("label_column") else "")
     out += [f"Model `{metrics['model']}`, {data['sizes']['train']} train / {data['sizes']['validation']} validation / "
-            f"{data['sizes']['test']} test rows, labels {', '.join(data['labels'])}.", ""]
+            f"{data['sizes']['test']} test rows{columns}, labels {', '.join(data['labels'])}.", ""]
     out += ["## Settings", "", settings_line(config, metrics.get("environment", {}).get("precision")), ""]
     rows = []
     if base:
@@ -82,14 +84,14 @@ def render_report(metrics: dict, config: dict) -> str:
           human_bytes(metrics.get("artifact", {}).get("bytes"))]]), ""]
     out += ["## Per class (test)", "", markdown_table(
         ["class", "precision", "recall", "F1", "support"],
-        [[c, f"{v['precision']:.3f}", f"{v['recall']:.3f}", f"{v['f1']:.3f}", v["support"]] for c, v in ev["per_class"].items()]), ""]
+        [[c, pct(v["precision"]), pct(v["recall"]), pct(v["f1"]), v["support"]] for c, v in ev["per_class"].items()]), ""]
     names = list(ev["per_class"])
     out += ["## Confusion matrix (test; rows true, columns predicted)", "", markdown_table(
         ["", *names], [[names[i], *row] for i, row in enumerate(ev["confusion_matrix"])]), ""]
     hist_rows = [[h["epoch"], "—" if h["train_loss"] is None else f"{h['train_loss']:.4f}", pct(h["validation"]["accuracy"]), pct(h["validation"]["macro_f1"]),
                   "—" if h["validation"]["loss"] is None else f"{h['validation']['loss']:.4f}", "best" if h["epoch"] == train["best_epoch"] else "diverged" if h.get("diverged") else ""] for h in metrics["history"]]
     out += ["## Training history", "", markdown_table(
-        ["epoch", "train loss", "val accuracy", "val macro-F1", "val loss", ""], hist_rows), ""]
+        ["epoch", "train loss", "val accuracy", "val macro-F1", "val loss", "note"], hist_rows), ""]
     curve = [loss for _, loss in train.get("loss_curve", [])]
     if len(curve) >= 3:  # fewer points draw no curve
         out += [f"Training loss, {len(curve)} point{'' if len(curve) == 1 else 's'} from {curve[0]:.3f} to {curve[-1]:.3f}: `{sparkline(curve)}`", ""]
