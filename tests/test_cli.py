@@ -496,3 +496,23 @@ def test_ctrl_c_during_the_library_import_waits_for_it_then_stops(capsys, monkey
     code, _, err = run_cli(["train", "--model", "m", "--data", "d"], capsys)
     assert (code, err, finished) == (130, "interrupted\n", ["lightft.pipeline"])
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_predict_file_inputs_that_are_not_a_plain_table(tmp_path, monkeypatch):
+    import io
+    import os
+
+    from lightft.errors import LightftError, LightftWarning
+    from lightft.predict import read_texts
+
+    with pytest.raises(LightftError, match=r"^--file .* is a directory; pass a \.txt, \.jsonl, \.csv, \.tsv or \.parquet"):
+        read_texts(tmp_path)
+    read, write = os.pipe()  # what --file <(command) passes: a pipe, read one text per line
+    os.write(write, b"great film\n\nawful film\n")
+    os.close(write)
+    assert read_texts(f"/dev/fd/{read}") == ["great film", "awful film"]
+    os.close(read)
+    monkeypatch.setattr("sys.stdin", io.StringIO('{"text": "good"}\n{"text": "bad"}\n'))
+    with pytest.warns(LightftWarning, match=r"the lines of standard input look like JSON objects, and each is "
+                                            r"classified as it is, braces and all; .*pass it by name: --file FILE\.jsonl"):
+        assert read_texts("-") == ['{"text": "good"}', '{"text": "bad"}']

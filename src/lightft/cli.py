@@ -174,7 +174,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run", metavar="RUN_DIR", help="A run directory written by train or compare.")
     p.add_argument("texts", nargs="*", default=[], metavar="TEXT", help="Texts to classify (or --file).")
     p.add_argument("--file", metavar="FILE", help="Read texts from a .txt file (one per line), a .jsonl, .csv, .tsv "
-                   "or .parquet file (gzipped .jsonl.gz too), or - for standard input (one per line).")
+                   "or .parquet file (gzipped .jsonl.gz too), or - for standard input (one per line; blank lines are skipped).")
     p.add_argument("--text-column", metavar="NAME", help="Column of --file holding the text (default: detected).")
     p.add_argument("--output", metavar="FILE", help="Write JSON Lines (text, label, score, probabilities) to FILE "
                    "instead of a table on stdout.")

@@ -119,8 +119,12 @@ def load(run_dir: str | Path, **kwargs) -> Predictor:
 def read_texts(path: str | Path, text_column: str | None = None) -> list[str]:
     """Texts from a .txt file or standard input ("-"), one per line, or from a .jsonl/.csv/.tsv/.parquet table."""
     if str(path) == "-":
-        return [line for line in sys.stdin.read().splitlines() if line.strip()]
+        return _lines(sys.stdin.read(), "standard input")
     path = Path(path)
+    if path.is_dir():
+        raise LightftError(f"--file {path} is a directory; pass a .txt, .jsonl, .csv, .tsv or .parquet file")
+    if path.exists() and not path.is_file():  # a pipe, e.g. --file <(command): one text per line, like stdin
+        return _lines(path.read_text(encoding="utf-8-sig"), str(path))
     if not path.is_file():
         raise LightftError(f"input file {path} not found; pass an existing .txt, .jsonl, .csv, .tsv or .parquet file, "
                            "or - for standard input, with --file")
@@ -144,6 +148,16 @@ def read_texts(path: str | Path, text_column: str | None = None) -> list[str]:
             found = "an empty text" if isinstance(t, str) or t is None else f"{_a(type(t).__name__)}, not a text,"
             raise LightftError(f"row {i + 1} of {path} has {found} in column {column!r}; fill it in or drop the row")
     return texts
+
+
+def _lines(text: str, source: str) -> list[str]:
+    """One text per non-blank line of a stream; a stream of JSON objects is classified as it is, with a warning."""
+    lines = [line for line in text.splitlines() if line.strip()]
+    if lines and sum(line.lstrip().startswith("{") and line.rstrip().endswith("}") for line in lines) > len(lines) / 2:
+        warnings.warn(f"the lines of {source} look like JSON objects, and each is classified as it is, braces and "
+                      "all; to read the texts of a JSON Lines file, pass it by name: --file FILE.jsonl",
+                      LightftWarning, stacklevel=3)
+    return lines
 
 
 def _a(noun: str) -> str:
