@@ -240,7 +240,7 @@ def test_train_predict_eval_from_the_command_line(tmp_path, tiny_model_dir, tiny
     assert code == 2 and err.startswith("error: row 2 of the file has ") and "test row" not in err, err
     holes.write_text('{"text": "good film", "label": "pos"}\n{"text": "so so", "label": "meh"}\n')
     code, _, err = run_cli(["eval", str(run), "--data", str(holes), "--quiet"], capsys)
-    assert code == 2 and err.startswith("error: label(s) 'meh' appear in the file (1 row) but never in train"), err
+    assert code == 2 and err.startswith("error: label(s) 'meh' appear in the file (1 row), but the run was trained on 'neg', 'pos' only"), err
     odd = tmp_path / "texts.dat"
     odd.write_text("good\n")
     code, _, err = run_cli(["predict", str(run), "--file", str(odd)], capsys)

@@ -188,6 +188,22 @@ def test_a_run_whose_output_was_taken_while_it_trained_is_saved_beside_it(fast, 
     assert lightft.load(run.path).predict(["good film"])[0]["label"] in ("neg", "pos")
 
 
+def test_eval_on_the_single_file_a_run_trained_on_scores_its_held_out_rows(fast, tmp_path):
+    """Not the whole file, most of which the run trained on: the test rows training held out, carved the same way."""
+    import shutil
+
+    single = tmp_path / "all.jsonl"
+    shutil.copy(Path(fast["data"]) / "train.jsonl", single)
+    run = lightft.train(method="head", **{**fast, "data": str(single), "baseline": False})
+    again = lightft.evaluate(run.path, str(single), quiet=True)
+    assert again["split"] == "test" and again["data"]["sizes"]["test"] == run.metrics["data"]["sizes"]["test"]
+    assert again["accuracy"] == pytest.approx(run.metrics["eval"]["accuracy"])
+    assert any("the run was trained on this file" in n for n in again["data"]["notes"])
+    copy = tmp_path / "copy.jsonl"  # the same rows in another file: evaluated whole, as any other file
+    shutil.copy(single, copy)
+    assert lightft.evaluate(run.path, str(copy), quiet=True)["split"] == "file"
+
+
 def test_baseline_eval_of_a_bare_model_and_a_run(fast):
     base = lightft.evaluate(fast["model"], fast["data"], quiet=True)
     assert base["kind"] == "baseline" and 0 <= base["accuracy"] <= 1

@@ -135,7 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Start with `lightft quickstart` (MiniLM on a small IMDB sample, 1.5-4 minutes on 2 CPU cores). "
                "Each subcommand has its own --help.",
     )
-    parser.add_argument("--version", action=_Version, nargs=0,
+    parser.add_argument("--version", action=_Version, nargs=0, dest=argparse.SUPPRESS, default=argparse.SUPPRESS,
                         help="Print lightft's version and those of the libraries it runs on, for bug reports.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     parser.commands = sub.choices  # name -> subcommand parser

@@ -70,6 +70,13 @@ def resolve_config(config: TrainConfig | str | Path | None = None, **overrides) 
     return TrainConfig.from_dict({**base, **overrides}).validate()
 
 
+def _same_file(a: str, b: str | None) -> bool:
+    try:
+        return b is not None and Path(b).expanduser().is_file() and Path(a).expanduser().samefile(Path(b).expanduser())
+    except OSError:
+        return False
+
+
 def _absolute_if_local(spec: str) -> str:
     path = Path(spec).expanduser()
     return str(path.resolve()) if path.exists() else spec
@@ -253,7 +260,10 @@ def evaluate(model: str | os.PathLike, data: str | os.PathLike, *, split: str | 
         raise LightftError(f"--split must be validation or test, got {split!r}")
     model, data = (os.fspath(x) if isinstance(x, os.PathLike) else x for x in (model, data))
     single_file = Path(data).expanduser().is_file()
-    if single_file and split is not None:
+    run = Path(model)
+    if single_file and (run / rundir.CONFIG).is_file() and _same_file(data, TrainConfig.load(run / rundir.CONFIG).data):
+        single_file = False  # the file the run trained on: its held-out rows, carved as training did, not the file
+    elif single_file and split is not None:
         warnings.warn(f"--split {split} is ignored: a single file ({data}) is evaluated whole", LightftWarning)
     where = "file" if single_file else split or "test"  # what the metrics call it
     split = "test" if single_file else where
@@ -261,7 +271,6 @@ def evaluate(model: str | os.PathLike, data: str | os.PathLike, *, split: str | 
     if unused:
         raise LightftError(f"evaluate() does not use {', '.join(unused)}; it takes {', '.join(EVAL_OPTIONS)} "
                            "(and writes nothing: save the returned metrics yourself)")
-    run = Path(model)
     if looks_local(model) and not run.exists():
         raise LightftError(f"{model} not found; pass a run directory written by `lightft train`, a model directory, "
                            "or a hub id")
@@ -271,7 +280,12 @@ def evaluate(model: str | os.PathLike, data: str | os.PathLike, *, split: str | 
         predictor = load(run, base_model=base_model, precision=overrides.get("precision"))
         check_max_length(predictor.model, overrides.get("max_length"), str(run))
         cfg = resolve_config(predictor.config, data=data, **{"limit_train": None, "limit_eval": None, **overrides})
-        session = Session(cfg, label_map=predictor.labels, evaluate=split, tokenizer=predictor.tokenizer)
+        trained_file = Path(data).expanduser().is_file() and not single_file
+        session = Session(cfg, label_map=predictor.labels, evaluate=None if trained_file else split,
+                          tokenizer=predictor.tokenizer)
+        if trained_file:
+            session.splits.notes.append(f"the run was trained on this file: its {split} rows, held out as training "
+                                        "held them out (same seed and --validation-fraction), are evaluated")
         net, kind = predictor.model, "run"
     else:
         if base_model is not None:
