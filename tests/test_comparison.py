@@ -70,3 +70,12 @@ def test_compare_output_must_not_be_a_run_directory(fast):
     run = lightft.train(method="head", **fast)
     with pytest.raises(LightftError, match=r"--output .* is a run directory of one method"):
         lightft.compare("head", model=fast["model"], data=fast["data"], output=str(run.path), quiet=True)
+
+
+def test_every_method_is_checked_against_the_model_before_any_trains(fast, tmp_path):
+    out = tmp_path / "cmp"
+    with pytest.raises(LightftError, match=r"--block-size 7 must divide the input features of every target of --method "
+                                           r"oft \(32 in this bert model\)"):
+        lightft.compare("head,lora,oft", model=fast["model"], data=fast["data"], block_size=7, epochs=1,
+                        max_length=32, quiet=True, output=str(out))
+    assert not (out / "head").exists()  # refused before head trained, not after

@@ -122,6 +122,7 @@ def compare(methods: str | list[str] = "baseline,lora,full", config: TrainConfig
     if output.exists() and not output.is_dir():
         raise LightftError(f"--output {output} is a file; pass a directory for the comparison")
     session = Session(cfg)  # check data, columns, labels and model up front: errors surface here, once
+    _check_methods_fit(cfg, trained, session.splits.labels)
     output.mkdir(parents=True, exist_ok=True)
 
     runs: dict[str, dict] = {}
@@ -165,6 +166,38 @@ def compare(methods: str | list[str] = "baseline,lora,full", config: TrainConfig
                              f"{comparison_markdown(rows)}\n\n{NOTES}\n\n"
                              "![accuracy vs trainable parameters and train time](compare.svg)\n")
     return Comparison(output, rows)
+
+
+def _check_methods_fit(cfg: TrainConfig, methods: list[str], labels) -> None:
+    """Each method's flags against the model's structure (--block-size dividing its widths, --targets naming its
+    modules, prefix tokens fitting its positions) before any method trains, instead of after the ones before it.
+    The methods attach to a weightless copy of the model on the meta device; only lightft's own refusals count, as
+    an initialisation that needs real weights may fail there and will run for real in the method's own run."""
+    import copy
+
+    import torch
+    from transformers import AutoConfig, AutoModelForSequenceClassification
+
+    from lightft.methods import get_method
+    from lightft.model.load import quiet_transformers, resolve_model
+
+    name, local_only = resolve_model(cfg.model)
+    try:
+        with quiet_transformers(), torch.device("meta"):
+            config = AutoConfig.from_pretrained(name, local_files_only=local_only, num_labels=len(labels))
+            skeleton = AutoModelForSequenceClassification.from_config(config)
+    except Exception:  # the child run reports a model that cannot be built, with its own message
+        return
+    for method in methods:
+        child = dataclasses.replace(cfg, method=method, lr=None).validate()
+        try:
+            with quiet_transformers(), warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                get_method(method).attach(copy.deepcopy(skeleton), child)
+        except LightftError:
+            raise
+        except Exception:
+            continue
 
 
 def _note_dropped_rows(output: Path, names: list[str]) -> None:
