@@ -371,6 +371,16 @@ def test_a_model_that_is_not_an_encoder(bad, capsys, tmp_path, tiny_model_dir, k
         r"encoders such as BERT, RoBERTa, DeBERTa, ELECTRA or MiniLM: pass one with --model$", capsys)
 
 
+def test_model_without_weights(bad, capsys, tmp_path, tiny_model_dir):
+    import shutil
+
+    bare = tmp_path / "no-weights"
+    shutil.copytree(tiny_model_dir, bare)
+    (bare / "model.safetensors").unlink()
+    bad(ROWS, ROWS, ["--model", str(bare)], r"model directory .*no-weights has no weights \(no \.safetensors file\); "
+        r"save the model there with model\.save_pretrained\(DIR\)$", capsys)
+
+
 def test_model_path_that_is_a_file(bad, capsys, tmp_path):
     (tmp_path / "weights.bin").write_bytes(b"x")
     bad(ROWS, ROWS, ["--model", str(tmp_path / "weights.bin")], r"model '.*weights\.bin' is a file; pass the "

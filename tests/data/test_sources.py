@@ -48,8 +48,26 @@ def test_directory_without_train(tmp_path):
 
 def test_bad_json_line_names_the_line(tmp_path):
     (tmp_path / "x.jsonl").write_text('{"text": "a", "label": 1}\n{oops\n')
-    with pytest.raises(LightftError, match=r"x.jsonl line 2 is not valid JSON"):
+    with pytest.raises(LightftError, match=r"x.jsonl line 2 is not valid JSON \(Expecting property name enclosed in "
+                                           r"double quotes column 2\); expected one JSON object per line"):
         read_table(tmp_path / "x.jsonl")
+
+
+@pytest.mark.parametrize("name, expected", [("e.jsonl", "one JSON object per line"),
+                                            ("e.csv", r"a header line \(e\.g\. text,label\) and then one row per text")])
+def test_an_empty_file_is_told_what_its_format_expects(tmp_path, name, expected):
+    (tmp_path / name).write_text("")
+    with pytest.raises(LightftError, match=rf"{name} holds no rows; expected {expected}$"):
+        read_table(tmp_path / name)
+
+
+def test_a_csv_without_a_header_line_is_told_to_add_one(tmp_path):
+    from lightft.data.prepare import prepare_splits
+
+    (tmp_path / "train.csv").write_text("great film,1\n" + "".join(f"text {i},{i % 2}\n" for i in range(20)))
+    with pytest.raises(LightftError, match=r"the columns are: great film, 1; pass --text-column NAME; if the file has "
+                                           r"no header line, add one first, e\.g\. text,label$"):
+        prepare_splits(str(tmp_path))
 
 
 @pytest.mark.parametrize("name, content, message", [

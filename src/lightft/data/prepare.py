@@ -80,8 +80,10 @@ def _pick_column(table: Table, requested: str | None, defaults: Sequence[str], r
         raise LightftError(f"the data has no label column (its only column is {columns[0]!r}); training and evaluation "
                            "need a label for every row: add a label column, or predict unlabelled texts with "
                            "`lightft predict RUN --file FILE`")
+    headerless = any(" " in c.strip() or _whole(c) for c in columns)  # a text or a number read as a column name
+    hint = "; if the file has no header line, add one first, e.g. text,label" if headerless else ""
     raise LightftError(
-        f"cannot tell which column holds the {role}; the columns are: {', '.join(columns)}; pass {flag} NAME"
+        f"cannot tell which column holds the {role}; the columns are: {', '.join(columns)}; pass {flag} NAME{hint}"
     )
 
 

@@ -63,7 +63,9 @@ def read_table(path: Path) -> Table:
             raise
         raise LightftError(f"{path} is not a readable parquet file ({str(exc).splitlines()[0]})") from None
     if not rows:
-        raise LightftError(f"{path} holds no rows; expected a header and labelled rows")
+        expected = "one JSON object per line" if suffix.startswith(".jsonl") else \
+            "a header line (e.g. text,label) and then one row per text" if suffix.startswith((".csv", ".tsv")) else "rows"
+        raise LightftError(f"{path} holds no rows; expected {expected}")
     return rows if isinstance(rows, dict) else _rows_to_table(rows, path)
 
 
@@ -95,7 +97,8 @@ def _read_rows(path: Path, suffix: str) -> list[dict[str, Any]] | Table:
                 try:
                     row = json.loads(line)
                 except json.JSONDecodeError as exc:
-                    raise LightftError(f"{path} line {number} is not valid JSON ({exc.msg}); expected one JSON object per line") from None
+                    raise LightftError(f"{path} line {number} is not valid JSON ({exc.msg} column {exc.colno}); "
+                                       "expected one JSON object per line") from None
                 if not isinstance(row, dict):
                     raise LightftError(f"{path} line {number} is a JSON {type(row).__name__}; expected an object like {{\"text\": ..., \"label\": ...}}")
                 rows.append(row)

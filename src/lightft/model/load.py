@@ -105,8 +105,11 @@ def _require_safetensors(directory: Path) -> None:
     """Weights are read from safetensors only: a pickle (``pytorch_model.bin``) can run code when loaded."""
     if not any(directory.glob("*.safetensors")):
         found = sorted(p.name for p in directory.iterdir() if p.suffix in (".bin", ".pt", ".pth", ".ckpt"))
+        if not found:
+            raise LightftError(f"model directory {directory} has no weights (no .safetensors file); save the model "
+                               "there with model.save_pretrained(DIR)")
         raise LightftError(
-            f"model directory {directory} has no .safetensors weights (found: {', '.join(found) or 'no weights'}); "
+            f"model directory {directory} has no .safetensors weights (found: {', '.join(found)}); "
             "lightft reads safetensors only, since pickled weights can run code: convert them once where you trust "
             "the file, with AutoModel.from_pretrained(DIR).save_pretrained(NEW_DIR)"
         )
