@@ -58,3 +58,15 @@ def test_a_run_that_started_while_the_output_existed_still_lands_beside_it(tmp_p
         with rundir.staged_directory(tmp_path / "run") as stage:
             (stage.path / "weights").write_text("done")
     assert stage.final == tmp_path / "run-2"
+
+
+def test_the_umask_is_read_without_changing_it(tmp_path):
+    import os
+
+    before = os.umask(0o027)
+    try:
+        assert rundir._umask() == 0o027
+        rundir.atomic_write_text(tmp_path / "a.txt", "x")
+        assert (tmp_path / "a.txt").stat().st_mode & 0o777 == 0o640
+    finally:
+        os.umask(before)

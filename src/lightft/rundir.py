@@ -31,6 +31,11 @@ PLOT = "training.svg"
 
 
 def _umask() -> int:
+    """The process umask, read without setting it where Linux shows it (os.umask(0) would briefly make every file
+    another thread creates world-writable, e.g. in a server)."""
+    with contextlib.suppress(OSError, ValueError, StopIteration):
+        with open("/proc/self/status", encoding="ascii") as status:
+            return int(next(line for line in status if line.startswith("Umask:")).split()[1], 8)
     mask = os.umask(0)
     os.umask(mask)
     return mask
@@ -44,6 +49,8 @@ def atomic_write_text(path: Path, text: str) -> None:
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())  # the rename below must not land before the bytes do (power loss)
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual permissions
         os.replace(tmp, path)
     except BaseException:
