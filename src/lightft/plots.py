@@ -142,7 +142,7 @@ def _legend(entries: list[tuple[str, str]], *, bottom: bool = False) -> list[str
 
 def _loss_panel(curve: list[tuple[int, float]], history: list[dict]) -> list[str]:
     """Training loss at each logged step, validation loss at each epoch's last step, epoch boundaries."""
-    out = [f'<text x="{W / 2}" y="18" text-anchor="middle" font-weight="bold">loss by optimizer step</text>']
+    out = [f'<text x="{W / 2}" y="18" text-anchor="middle" font-weight="bold">loss by training step</text>']
     val = [(h["step"], h["validation"]["loss"]) for h in history if h.get("step") and h["validation"].get("loss") is not None]
     if not curve:
         return out + [f'<text x="{W / 2}" y="{H / 2}" text-anchor="middle">no training steps logged</text>']
