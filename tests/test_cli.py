@@ -522,6 +522,14 @@ def test_predict_file_inputs_that_are_not_a_plain_table(tmp_path, monkeypatch):
     os.close(write)
     assert read_texts(f"/dev/fd/{read}") == ["great film", "awful film"]
     os.close(read)
+    with pytest.raises(LightftError, match=r"^--text-column is for table files, and --file - is a stream read one text "
+                                           r"per line"):
+        read_texts("-", "text")
+    fifo = tmp_path / "texts.csv"
+    os.mkfifo(fifo)
+    with pytest.raises(LightftError, match=r"^--file .*texts\.csv is a pipe named like a table; tables are read from "
+                                           r"regular files"):
+        read_texts(fifo)
     monkeypatch.setattr("sys.stdin", io.StringIO('{"text": "good"}\n{"text": "bad"}\n'))
     with pytest.warns(LightftWarning, match=r"the lines of standard input look like JSON objects, and each is "
                                             r"classified as it is, braces and all; .*pass it by name: --file FILE\.jsonl"):

@@ -199,6 +199,10 @@ def test_eval_on_the_single_file_a_run_trained_on_scores_its_held_out_rows(fast,
     assert again["split"] == "test" and again["data"]["sizes"]["test"] == run.metrics["data"]["sizes"]["test"]
     assert again["accuracy"] == pytest.approx(run.metrics["eval"]["accuracy"])
     assert any("the run was trained on this file" in n for n in again["data"]["notes"])
+    with pytest.warns(LightftWarning, match=r"--seed ignored: on the file it trained on, a run is evaluated on the rows "
+                                            r"its own --seed 42 and --validation-fraction 0\.1 held out"):
+        other_seed = lightft.evaluate(run.path, str(single), seed=7, quiet=True)
+    assert other_seed["accuracy"] == again["accuracy"]  # the same held-out rows
     copy = tmp_path / "copy.jsonl"  # the same rows in another file: evaluated whole, as any other file
     shutil.copy(single, copy)
     assert lightft.evaluate(run.path, str(copy), quiet=True)["split"] == "file"

@@ -78,3 +78,13 @@ def test_training_svg_without_validation_loss_steps_or_curve():
     one = ET.fromstring(training_svg(_metrics(HISTORY[:1], CURVE[:1], best=1)))
     assert len(one.findall(f".//{SVG}polyline")) == 1  # a single point per score: dots, no lines
     assert "no training steps logged" in training_svg(_metrics(HISTORY[:1], [], best=1))
+
+
+def test_a_long_run_gets_a_readable_number_of_epoch_ticks():
+    history = [{"epoch": e, "step": 10 * e, "validation": {"accuracy": 0.5 + e / 400, "macro_f1": 0.5, "loss": 0.7}}
+               for e in range(1, 101)]
+    svg = training_svg(_metrics(history, [[10 * e, 0.7] for e in range(1, 101)], best=100))
+    right = svg.split('<g transform="translate(440,0)">')[1]
+    ticks = [t for t in ET.fromstring(f'<g xmlns="http://www.w3.org/2000/svg">{right.split("</g>")[0]}</g>').iter(f"{SVG}text")
+             if t.get("y") == str(300 - 44 + 16)]
+    assert 3 <= len(ticks) <= 8 and {t.text for t in ticks} <= {str(e) for e in range(1, 101)}

@@ -166,7 +166,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "with its untrained head.")
     p.add_argument("--data", required=True, metavar="PATH_OR_NAME", help="Labelled data, as for train.")
     p.add_argument("--split", default=argparse.SUPPRESS, choices=["validation", "test"],
-                   help="Split of a data directory to evaluate (default: test); a single file is evaluated whole.")
+                   help="Split of a data directory to evaluate (default: test); a single file is evaluated whole, except "
+                        "the file the run trained on, whose held-out rows are evaluated.")
     p.add_argument("--output", metavar="FILE", help="Also write the metrics as JSON to FILE.")
     p.add_argument("--base-model", metavar="PATH_OR_ID", help=BASE_MODEL_HELP)
     add_config_flags(p, only=EVAL_OPTIONS, help_overrides=EVAL_HELP, group_title="evaluation")
@@ -231,8 +232,10 @@ def _predict(args) -> None:
     texts = list(args.texts)
     if args.file:
         texts += read_texts(args.file, args.text_column)
+    if not texts and args.file:
+        raise LightftError(f"no texts to predict: --file {args.file} holds none (blank lines are skipped)")
     if not texts:
-        piped = "" if args.file or sys.stdin is None or sys.stdin.isatty() else " (to read standard input, pass --file -)"
+        piped = "" if sys.stdin is None or sys.stdin.isatty() else " (to read standard input, pass --file -)"
         raise LightftError(f"no texts to predict; pass texts as arguments or --file FILE{piped}")
     results = load(args.run, compile=args.compile, base_model=args.base_model, precision=args.precision).predict(
         texts, batch_size=args.batch_size, quiet=True)

@@ -126,6 +126,7 @@ def compare(methods: str | list[str] = "baseline,lora,full", config: TrainConfig
     output.mkdir(parents=True, exist_ok=True)
 
     runs: dict[str, dict] = {}
+    fingerprint = session.splits.fingerprint()
     for i, method in enumerate(trained):
         directory = output / method
         want_baseline = BASELINE in names and not any("baseline" in r for r in runs.values())
@@ -133,7 +134,7 @@ def compare(methods: str | list[str] = "baseline,lora,full", config: TrainConfig
         lr = cfg.lr if "lr" in overrides else None
         child = dataclasses.replace(cfg, method=method, output=str(directory), lr=lr, baseline=want_baseline)
         if (directory / rundir.METRICS).is_file():
-            _check_reusable(directory, child, session.splits.fingerprint())
+            _check_reusable(directory, child, fingerprint)
             if not cfg.quiet:
                 print(f"[compare] reusing the finished run in {directory}", file=sys.stderr)
             runs[method] = rundir.read_json(directory / rundir.METRICS)
@@ -222,12 +223,6 @@ def _check_reusable(directory: Path, child: TrainConfig, fingerprint: str) -> No
     (the files under --data may have changed since)."""
     from lightft.methods import get_method
 
-    trained_on = rundir.read_json(directory / rundir.METRICS).get("data", {}).get("fingerprint")
-    if trained_on is not None and trained_on != fingerprint:
-        raise LightftError(f"{directory} holds a finished run trained on other rows than --data {child.data} holds "
-                           f"now (the files changed since); pass another --output, or delete {directory} to train it "
-                           "again")
-
     done = TrainConfig.load(directory / rundir.CONFIG).to_dict()
     wanted = {**child.to_dict(), "lr": child.lr if child.lr is not None else get_method(child.method).lr}
     diffs = [f"{k} {done.get(k)!r} (this compare: {v!r})" for k, v in wanted.items()
@@ -235,3 +230,9 @@ def _check_reusable(directory: Path, child: TrainConfig, fingerprint: str) -> No
     if diffs:
         raise LightftError(f"{directory} holds a finished run with other settings: {'; '.join(diffs)}; pass another "
                            f"--output, or delete {directory} to train it again")
+    # same settings (seed, fractions, limits) but other rows: the files under --data changed since
+    trained_on = rundir.read_json(directory / rundir.METRICS).get("data", {}).get("fingerprint")
+    if trained_on is not None and trained_on != fingerprint:
+        raise LightftError(f"{directory} holds a finished run trained on other rows than --data {child.data} holds "
+                           f"now (the files changed since); pass another --output, or delete {directory} to train it "
+                           "again")

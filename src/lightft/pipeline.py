@@ -27,7 +27,7 @@ from lightft.errors import LightftError, LightftWarning
 from lightft.evaluation import evaluate_split
 from lightft.methods import count_parameters, get_method
 from lightft.model import Forward, head_module_names, load_model, load_tokenizer
-from lightft.model.load import check_max_length, looks_local
+from lightft.model.load import cached_hub_id, check_max_length, looks_local
 from lightft.plots import training_svg
 from lightft.report import render_report
 from lightft.runtime import (
@@ -251,7 +251,8 @@ def evaluate(model: str | os.PathLike, data: str | os.PathLike, *, split: str | 
     """Evaluate a run directory, or a bare model with its untrained head (the out-of-the-box baseline).
 
     Mirrors ``lightft eval MODEL_OR_RUN --data DATA``. A single file is evaluated whole (``split`` is then
-    "file"); a directory's ``split`` file (default: test) is used as it is, or carved from train as training did
+    "file"), except the very file a run trained on: then its held-out ``split`` rows, carved as training did; a
+    directory's ``split`` file (default: test) is used as it is, or carved from train as training did
     when the directory has none. ``limit_eval`` (a
     seeded subset) applies only when given: a run's own ``--limit-eval`` is not inherited. ``base_model`` is
     where a run's base model lives now, if it moved.
@@ -271,7 +272,8 @@ def evaluate(model: str | os.PathLike, data: str | os.PathLike, *, split: str | 
     if unused:
         raise LightftError(f"evaluate() does not use {', '.join(unused)}; it takes {', '.join(EVAL_OPTIONS)} "
                            "(and writes nothing: save the returned metrics yourself)")
-    if looks_local(model) and not run.exists():
+    if not run.exists() and (looks_local(model) or (model.count("/") == 1 and run.parent.is_dir()
+                                                    and not cached_hub_id(model))):  # 'runs/nope' beside runs/
         raise LightftError(f"{model} not found; pass a run directory written by `lightft train`, a model directory, "
                            "or a hub id")
     if (run / rundir.CONFIG).is_file():
@@ -279,8 +281,17 @@ def evaluate(model: str | os.PathLike, data: str | os.PathLike, *, split: str | 
 
         predictor = load(run, base_model=base_model, precision=overrides.get("precision"))
         check_max_length(predictor.model, overrides.get("max_length"), str(run))
-        cfg = resolve_config(predictor.config, data=data, **{"limit_train": None, "limit_eval": None, **overrides})
         trained_file = Path(data).expanduser().is_file() and not single_file
+        pinned = {}
+        if trained_file:  # which rows were held out is fixed by the run's own seed and fraction
+            pinned = {k: getattr(predictor.config, k) for k in ("seed", "validation_fraction")}
+            changed = [k for k, v in pinned.items() if overrides.get(k, v) != v]
+            if changed:
+                warnings.warn(f"{' and '.join('--' + flag(k) for k in changed)} ignored: on the file it trained on, a "
+                              f"run is evaluated on the rows its own --seed {pinned['seed']} and --validation-fraction "
+                              f"{pinned['validation_fraction']} held out", LightftWarning, stacklevel=2)
+        cfg = resolve_config(predictor.config, data=data,
+                             **{"limit_train": None, "limit_eval": None, **overrides, **pinned})
         session = Session(cfg, label_map=predictor.labels, evaluate=None if trained_file else split,
                           tokenizer=predictor.tokenizer)
         if trained_file:

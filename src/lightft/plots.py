@@ -171,7 +171,8 @@ def _scores_panel(history: list[dict], best_epoch: int) -> list[str]:
         return out + [f'<text x="{W / 2}" y="{H / 2}" text-anchor="middle">no validation scores</text>']
     epochs = [h["epoch"] for h in history]
     ax = Axes(min(epochs) - 0.5, max(epochs) + 0.5, max(0.0, min(values) - 0.02), min(1.0, max(values) + 0.02))
-    ax.x_lo, ax.x_hi, ax.x_ticks = min(epochs) - 0.5, max(epochs) + 0.5, epochs  # one tick per epoch, half an epoch of margin
+    ticks = epochs if len(epochs) <= 12 else [t for t in nice_ticks(min(epochs), max(epochs)) if t in epochs]
+    ax.x_lo, ax.x_hi, ax.x_ticks = min(epochs) - 0.5, max(epochs) + 0.5, ticks  # half an epoch of margin
     out += ax.frame("epoch", percent=True)
     for _, _, colour, points in series:
         if len(points) > 1:

@@ -118,12 +118,21 @@ def load(run_dir: str | Path, **kwargs) -> Predictor:
 
 def read_texts(path: str | Path, text_column: str | None = None) -> list[str]:
     """Texts from a .txt file or standard input ("-"), one per line, or from a .jsonl/.csv/.tsv/.parquet table."""
+    path = Path(path)
+    stream = str(path) == "-" or (path.exists() and not path.is_dir() and not path.is_file())  # stdin, <(command)
+    if stream and text_column is not None:
+        raise LightftError(f"--text-column is for table files, and --file {path} is a stream read one text per line; "
+                           "save the table to a file and pass that, or drop --text-column")
     if str(path) == "-":
         return _lines(sys.stdin.read(), "standard input")
-    path = Path(path)
     if path.is_dir():
         raise LightftError(f"--file {path} is a directory; pass a .txt, .jsonl, .csv, .tsv or .parquet file")
-    if path.exists() and not path.is_file():  # a pipe, e.g. --file <(command): one text per line, like stdin
+    if stream:
+        from lightft.data.sources import _suffix
+
+        if _suffix(path) is not None:
+            raise LightftError(f"--file {path} is a pipe named like a table; tables are read from regular files: save "
+                               "it to a file first, or send one text per line")
         return _lines(path.read_text(encoding="utf-8-sig"), str(path))
     if not path.is_file():
         raise LightftError(f"input file {path} not found; pass an existing .txt, .jsonl, .csv, .tsv or .parquet file, "

@@ -12,6 +12,8 @@ interrupted run never leaves a half-written run directory under the name the use
 from __future__ import annotations
 
 import contextlib
+import errno
+import itertools
 import json
 import os
 import shutil
@@ -70,7 +72,7 @@ def read_json(path: Path) -> Any:
 def check_output_free(output: Path) -> None:
     """Before any work: ``output`` does not exist yet and can be created (its nearest existing folder is writable)."""
     output = Path(output)
-    if output.exists():
+    if os.path.lexists(output):  # a dangling symlink too: the run could not be renamed onto it
         raise LightftError(f"output directory {output} already exists; pass a new --output or remove it")
     parent = output.absolute().parent
     while not parent.exists():
@@ -92,11 +94,22 @@ class Staging:
     final: Path  # where it was renamed to: the output asked for, or a free sibling name (see staged_directory)
 
 
-def _free_sibling(output: Path) -> Path:
-    n = 2
-    while output.with_name(f"{output.name}-{n}").exists():
-        n += 1
-    return output.with_name(f"{output.name}-{n}")
+def _move_into_place(staging: Path, output: Path) -> Path:
+    """Rename ``staging`` to ``output``, or to the first free ``output-2``, ``output-3``, ... when something took the
+    name meanwhile (another run finishing into it, a folder made by hand); return where it went. A name taken between
+    the check and the rename makes the rename fail, and the next number is tried: no finished run is lost to a race.
+    (rename replaces at most an empty directory made in those microseconds.)"""
+    candidates = (output if n == 1 else output.with_name(f"{output.name}-{n}") for n in itertools.count(1))
+    for candidate in candidates:
+        if os.path.lexists(candidate):
+            continue
+        try:
+            os.rename(staging, candidate)
+            return candidate
+        except OSError as error:
+            if error.errno not in (errno.ENOTEMPTY, errno.EEXIST, errno.ENOTDIR, errno.EISDIR):
+                raise
+    raise AssertionError("unreachable")
 
 
 @contextlib.contextmanager
@@ -113,18 +126,19 @@ def staged_directory(output: Path) -> Iterator[Staging]:
         yield stage
         for path in stage.path.rglob("*"):  # some writers (safetensors) create 0600 files; give the usual permissions
             os.chmod(path, (0o777 if path.is_dir() else 0o666) & ~_umask())
-        if output.exists():
-            stage.final = _free_sibling(output)
-            warnings.warn(f"{output} appeared while this run was working; the finished run was saved to "
-                          f"{stage.final} instead", LightftWarning, stacklevel=3)
-        os.rename(stage.path, stage.final)  # replaces at most an empty directory made in the last microseconds
+        stage.final = _move_into_place(stage.path, output)
     except BaseException as error:
         shutil.rmtree(stage.path, ignore_errors=True)
-        if isinstance(error, Exception) and not isinstance(error, LightftError):  # a full disk, a vanished folder
+        # A full disk or a vanished folder (safetensors' writer reports its I/O errors as "... (os error 28)"); a bug
+        # in the code that writes keeps its traceback.
+        if isinstance(error, OSError) or (type(error).__name__ == "SafetensorError" or "(os error " in str(error)):
             reason = getattr(error, "strerror", None) or str(error) or type(error).__name__
-            raise LightftError(f"could not write the run directory {output}: {reason}; free some space or pass "
-                               "another --output, and run again") from error
+            raise LightftError(f"could not write the run directory {output}: {reason}; check the disk's free space "
+                               "and permissions, or pass another --output, and run again") from error
         raise
+    if stage.final != output:
+        warnings.warn(f"{output} appeared while this run was working; the finished run was saved to {stage.final} "
+                      "instead", LightftWarning, stacklevel=3)
 
 
 def check_output_file(path: Path, flag: str, inputs: dict[str, str | None] | None = None) -> None:

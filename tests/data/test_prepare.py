@@ -167,10 +167,13 @@ def test_many_small_classes_still_get_validation_and_test_rows(tmp_path):
 
 
 def test_an_id_column_taken_for_the_label_is_named(tmp_path):
-    write_jsonl(tmp_path / "train.jsonl", [{"id": i, "text": f"text {i}", "label": i % 2} for i in range(300)])
-    with pytest.raises(LightftError, match=r"column 'id' has 300 distinct values in 300 training rows, so most "
-                                           r"classes would have a single example; is it really the label\?"):
-        prepare_splits(str(tmp_path), label_column="id")
+    write_jsonl(tmp_path / "train.jsonl", [{"text": f"text {i}", "id": i} for i in range(300)])
+    with pytest.raises(LightftError, match=r"column 'id', taken as the label, has 300 distinct values in 300 training "
+                                           r"rows, 300 of them on a single row; is it really the label\? Pass "
+                                           r"--label-column .* \(naming it skips this check\)$"):
+        prepare_splits(str(tmp_path))
+    with pytest.raises(LightftError, match=r"the validation split is empty: no class has two training rows"):
+        prepare_splits(str(tmp_path), label_column="id")  # named: the check is skipped, and the carve says what fails
 
 
 def test_same_column_for_text_and_label(tmp_path):

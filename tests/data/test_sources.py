@@ -54,7 +54,7 @@ def test_bad_json_line_names_the_line(tmp_path):
 
 
 @pytest.mark.parametrize("name, expected", [("e.jsonl", "one JSON object per line"),
-                                            ("e.csv", r"a header line \(e\.g\. text,label\) and then one row per text")])
+                                            ("e.tsv", r"a header line naming the columns \(e\.g\. text and label\) and then one row per text")])
 def test_an_empty_file_is_told_what_its_format_expects(tmp_path, name, expected):
     (tmp_path / name).write_text("")
     with pytest.raises(LightftError, match=rf"{name} holds no rows; expected {expected}$"):

@@ -8,7 +8,7 @@ import math
 import random
 import re
 import warnings
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 from typing import Any, Sequence
 
@@ -80,7 +80,7 @@ def _pick_column(table: Table, requested: str | None, defaults: Sequence[str], r
         raise LightftError(f"the data has no label column (its only column is {columns[0]!r}); training and evaluation "
                            "need a label for every row: add a label column, or predict unlabelled texts with "
                            "`lightft predict RUN --file FILE`")
-    headerless = any(" " in c.strip() or _whole(c) for c in columns)  # a text or a number read as a column name
+    headerless = any(_whole(c) or len(c) > 40 for c in columns)  # a number or a sentence read as a column name
     hint = "; if the file has no header line, add one first, e.g. text,label" if headerless else ""
     raise LightftError(
         f"cannot tell which column holds the {role}; the columns are: {', '.join(columns)}; pass {flag} NAME{hint}"
@@ -170,9 +170,9 @@ def _check_texts(values: list[Any], split: str, column: str) -> list[str]:
 def stratified_split(labels: Sequence[int], fraction: float, seed: int) -> tuple[list[int], list[int]]:
     """Seeded stratified split of row indices into (kept, carved); each class gives ``fraction`` of its rows.
 
-    A class of one row is never carved. When rounding each class leaves the carve short of ``fraction`` of all rows
-    (many classes of a few rows each round to none), the classes closest to rounding up give one more row each,
-    never their last, so the carve is not empty."""
+    A class of one row is never carved. When classes of a few rows each round to none and leave the carve short of
+    ``fraction`` of all rows, those classes, the closest to rounding up first, give one row each (never their last),
+    so the carve is not empty; classes that give rows keep exactly their rounded share."""
     rng = random.Random(seed)
     by_class: dict[int, list[int]] = defaultdict(list)
     for i, label in enumerate(labels):
@@ -185,7 +185,7 @@ def stratified_split(labels: Sequence[int], fraction: float, seed: int) -> tuple
         counts[label] = round(size * fraction) if size > 1 else 0
     short = round(len(labels) * fraction) - sum(counts.values())
     if short > 0:
-        spare = [label for label in order if len(by_class[label]) - counts[label] >= 2]
+        spare = [label for label in order if counts[label] == 0 and len(by_class[label]) >= 2]
         rng.shuffle(spare)  # ties between equal remainders are broken by the seed, not by label order
         spare.sort(key=lambda label: counts[label] - len(by_class[label]) * fraction)
         for label in spare[:short]:
@@ -265,11 +265,12 @@ def prepare_splits(
             f"the training data has a single class ({label_map.names[0]!r} in column {label_col!r}); "
             "classification needs at least 2 classes: check --label-column and the file"
         )
-    if not trained_map and len(label_map) > 50 and len(label_map) > 0.5 * len(train_labels):
+    singles = sum(1 for n in Counter(train_labels).values() if n == 1)
+    if label_column is None and not trained_map and len(label_map) > 50 and singles > 0.5 * len(label_map):
         raise LightftError(
-            f"column {label_col!r} has {len(label_map):,} distinct values in {len(train_labels):,} training rows, so "
-            "most classes would have a single example; is it really the label? Pass --label-column with the column "
-            "that holds the classes"
+            f"column {label_col!r}, taken as the label, has {len(label_map):,} distinct values in "
+            f"{len(train_labels):,} training rows, {singles:,} of them on a single row; is it really the label? Pass "
+            "--label-column with the column that holds the classes (naming it skips this check)"
         )
     train = Split(train_texts, label_map.encode(train_labels, "train", of_run=trained_map))
     evaluated = {s: Split(t, label_map.encode(lbls, s, of_run=trained_map)) for s, (t, lbls) in raw.items() if s != "train"}
@@ -301,6 +302,9 @@ def prepare_splits(
                                 f"{validation_fraction}) have a single class; lower --validation-fraction or add rows"
         )
     for split_name, split in (("validation", validation), ("test", test)):
+        if len(split) == 0 and all(n < 2 for n in Counter(train.labels).values()):
+            raise LightftError(f"the {split_name} split is empty: no class has two training rows, and a class's last "
+                               f"row is never held out; add rows, or pass a {split_name} file beside train")
         if len(split) == 0:
             raise LightftError(f"the {split_name} split is empty; add rows or raise --validation-fraction")
     if not trained_map:

@@ -64,7 +64,8 @@ def read_table(path: Path) -> Table:
         raise LightftError(f"{path} is not a readable parquet file ({str(exc).splitlines()[0]})") from None
     if not rows:
         expected = "one JSON object per line" if suffix.startswith(".jsonl") else \
-            "a header line (e.g. text,label) and then one row per text" if suffix.startswith((".csv", ".tsv")) else "rows"
+            "a header line naming the columns (e.g. text and label) and then one row per text" \
+            if suffix.startswith((".csv", ".tsv")) else "rows of text and label columns"
         raise LightftError(f"{path} holds no rows; expected {expected}")
     return rows if isinstance(rows, dict) else _rows_to_table(rows, path)
 

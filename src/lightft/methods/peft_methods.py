@@ -10,7 +10,6 @@ divide the features, too many frequencies, ...) into a ``LightftError`` naming t
 from __future__ import annotations
 
 import contextlib
-import copy
 import inspect
 import json
 import math
@@ -244,12 +243,19 @@ class AdaLoraHooks(TrainingHooks):
             self.peft_model.base_model.update_and_allocate(update)
 
     def on_best(self, model) -> None:
-        self.best_pattern = copy.deepcopy(self.config.rank_pattern)
+        """The ranks live in the weights being kept. Masking runs every ``deltaT`` updates, and a masked singular
+        value that trained back since is part of what this epoch validated, so the pattern is read from the nonzero
+        E values themselves, not from the last mask."""
+        if not self.config.rank_pattern:  # no pruning yet: every initial rank is live
+            self.best_pattern = None
+            return
+        self.best_pattern = {name: (p.detach() != 0).view(-1).tolist()
+                             for name, p in self.peft_model.base_model.model.named_parameters() if ".lora_E." in name}
 
     def finish(self, model) -> None:
         """Give the restored best weights the rank pattern they had at the best epoch, not the last epoch's: what is
-        tested and saved (peft saves only the pattern's ranks) is what was validated, as a Trainer restoring its best
-        checkpoint would have it. A best epoch before the first pruning keeps every initial rank."""
+        tested and saved (peft saves only the pattern's ranks) is what was validated. A best epoch before the first
+        pruning keeps every initial rank."""
         self.config.rank_pattern = self.best_pattern
         if self.best_pattern:
             self.peft_model.base_model.rankallocator.mask_using_rank_pattern(

@@ -40,10 +40,17 @@ TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "voca
 
 
 def looks_local(spec: str) -> bool:
-    """A path rather than a hub id: './x', '/x', '~/x', 'a/b/c', or 'runs/x' beside a runs/ folder (a mistyped path,
-    not the hub id of a user called 'runs')."""
-    return (spec.startswith((".", "/", "~")) or spec.count("/") > 1
-            or (spec.count("/") == 1 and Path(spec).expanduser().parent.is_dir()))
+    """A path, never a hub id: './x', '/x', '~/x', 'a/b/c'. ('owner/name' may be either.)"""
+    return spec.startswith((".", "/", "~")) or spec.count("/") > 1
+
+
+def cached_hub_id(spec: str) -> bool:
+    """``spec`` names a model in the local hub cache."""
+    try:
+        AutoConfig.from_pretrained(spec, local_files_only=True)
+        return True
+    except (OSError, ValueError):
+        return False
 
 
 def resolve_model(spec: str, flag: str = "--model") -> tuple[str, bool]:
@@ -74,6 +81,9 @@ def resolve_model(spec: str, flag: str = "--model") -> tuple[str, bool]:
     return spec, True
 
 
+ENCODER_LIKE = ("xlnet",)  # bidirectional over the whole text, with a sequence-classification head: not refused
+
+
 def _require_encoder(config, spec: str, flag: str) -> None:
     """Decoders (GPT-2, Llama, ...) and encoder-decoders (T5, BART) fail deep inside training otherwise."""
     from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES, MODEL_FOR_MASKED_LM_MAPPING_NAMES
@@ -81,7 +91,8 @@ def _require_encoder(config, spec: str, flag: str) -> None:
     kind = getattr(config, "model_type", None)
     if getattr(config, "is_encoder_decoder", False):
         what = "an encoder-decoder"
-    elif kind in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES and kind not in MODEL_FOR_MASKED_LM_MAPPING_NAMES:
+    elif (kind in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES and kind not in MODEL_FOR_MASKED_LM_MAPPING_NAMES
+          and kind not in ENCODER_LIKE):
         what = "a decoder (a text generator)"
     else:
         return
@@ -135,6 +146,8 @@ def load_model(spec: str, labels: LabelMap, *, seed: int = 42, max_length: int |
     name, local_only = resolve_model(spec)
     if local_only and Path(name).is_dir():
         _require_safetensors(Path(name))
+    if not local_only:  # a hub id fetched now: its config is checked like a local one's, before the weights come
+        _require_encoder(AutoConfig.from_pretrained(name), spec, "--model")
     torch.manual_seed(seed)
     try:
         with quiet_transformers():

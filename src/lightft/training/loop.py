@@ -266,7 +266,8 @@ def fit(model: nn.Module, train: TokenizedDataset, hp: Hyper, *, forward: Forwar
                     break
     finally:
         governor.restore()  # a run that raises leaves the process on its thread count
-    tokens = sum(train.lengths) * state.epoch  # real (unpadded) tokens seen, without a sync per step
+    # real (unpadded) tokens seen, without a sync per step: exact for whole epochs, the mean length for a cut one
+    tokens = round(samples * sum(train.lengths) / len(train.lengths)) if train.lengths else 0
     return FitResult(
         history=state.history,
         best_epoch=state.best_epoch,
