@@ -208,6 +208,26 @@ def test_eval_on_the_single_file_a_run_trained_on_scores_its_held_out_rows(fast,
     assert lightft.evaluate(run.path, str(copy), quiet=True)["split"] == "file"
 
 
+def test_a_run_interrupted_after_its_first_epoch_is_saved_with_it(fast, monkeypatch):
+    import lightft.pipeline
+
+    evaluate, calls = lightft.pipeline.Session.evaluate, []
+
+    def interrupted_second_validation(self, model, split, desc):
+        calls.append(desc)
+        if desc == "validating" and calls.count("validating") == 2:
+            raise KeyboardInterrupt  # Ctrl-C while epoch 2 validates
+        return evaluate(self, model, split, desc)
+
+    monkeypatch.setattr(lightft.pipeline.Session, "evaluate", interrupted_second_validation)
+    with pytest.warns(LightftWarning, match=r"interrupted in epoch 2: finishing with epoch 1"):
+        run = lightft.train(method="head", **{**fast, "epochs": 3})
+    assert run.metrics["train"]["interrupted"] is True and run.metrics["train"]["best_epoch"] == 1
+    assert "Training was interrupted after epoch 1 of 3; epoch 1, the best so far, is the result." in (
+        run.path / "report.md").read_text()
+    assert lightft.load(run.path).predict(["good film"])  # a complete run directory
+
+
 def test_baseline_eval_of_a_bare_model_and_a_run(fast):
     base = lightft.evaluate(fast["model"], fast["data"], quiet=True)
     assert base["kind"] == "baseline" and 0 <= base["accuracy"] <= 1

@@ -92,6 +92,9 @@ def render_report(metrics: dict, config: dict) -> str:
                   "—" if h["validation"]["loss"] is None else f"{h['validation']['loss']:.4f}", "best" if h["epoch"] == train["best_epoch"] else "diverged" if h.get("diverged") else ""] for h in metrics["history"]]
     out += ["## Training history", "", markdown_table(
         ["epoch", "train loss", "val accuracy", "val macro-F1", "val loss", "note"], hist_rows), ""]
+    if train.get("interrupted"):
+        out += [f"Training was interrupted after epoch {len(metrics['history'])} of {config.get('epochs', '?')}; "
+                f"epoch {train['best_epoch']}, the best so far, is the result.", ""]
     curve = [loss for _, loss in train.get("loss_curve", [])]
     if len(curve) >= 3:  # fewer points draw no curve
         out += [f"Training loss, {len(curve)} point{'' if len(curve) == 1 else 's'} from {curve[0]:.3f} to {curve[-1]:.3f}: `{sparkline(curve)}`", ""]

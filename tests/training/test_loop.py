@@ -99,6 +99,25 @@ def test_training_loss_gone_nan_after_a_kept_epoch_keeps_it_and_stops():
     assert all(torch.isfinite(t).all() for t in result.best_state.values())
 
 
+def test_an_interrupt_after_a_kept_epoch_finishes_with_it():
+    """Ctrl-C (or SIGTERM) in epoch 2: epoch 1 is the result, not lost; in epoch 1, nothing is kept and it propagates."""
+    def interrupting(at):
+        class Interrupt(TrainingHooks):
+            def after_update(self, update):
+                if update == at:
+                    raise KeyboardInterrupt
+
+        return Interrupt()
+
+    with pytest.warns(LightftWarning, match=r"interrupted in epoch 2: finishing with epoch 1, the best so far \(testing "
+                                            r"and saving it\); interrupt again to stop without saving"):
+        _, result = run(Hyper(lr=1e-3, epochs=3), hooks=interrupting(3))  # two updates an epoch
+    assert result.interrupted and result.best_epoch == 1 and len(result.history) == 1
+    assert result.summary()["interrupted"] is True and result.samples == 20  # epoch 1; the cut batch is not counted
+    with pytest.raises(KeyboardInterrupt):
+        run(Hyper(lr=1e-3, epochs=3), hooks=interrupting(1))
+
+
 def test_validation_loss_nan_after_the_first_epoch_is_a_one_line_error():
     with pytest.raises(LightftError, match=r"training diverged: the validation loss became nan .*lower --lr"):
         run(Hyper(lr=1e-3, epochs=2), validate=lambda m: {"accuracy": 1.0, "macro_f1": 1.0, "loss": math.nan})

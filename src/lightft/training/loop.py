@@ -74,6 +74,7 @@ class FitResult:
     first_step_seconds: float = 0.0  # epoch start to the end of the first step (compile, warm-up)
     first_step_samples: int = 0
     clock: list[tuple[int, float]] = field(default_factory=list)  # (samples, train seconds) at each host sync
+    interrupted: bool = False  # stopped by Ctrl-C/SIGTERM after an epoch was kept: the best epoch so far is the result
 
     def summary(self) -> dict:
         return {
@@ -86,6 +87,7 @@ class FitResult:
             "peak_memory_mb": round(self.peak_memory_mb, 1),
             "samples": self.samples,
             "best_epoch": self.best_epoch,
+            **({"interrupted": True} if self.interrupted else {}),
             "loss_curve": self.loss_curve,
         }
 
@@ -162,6 +164,7 @@ def fit(model: nn.Module, train: TokenizedDataset, hp: Hyper, *, forward: Forwar
     governor = ThreadGovernor(device)  # one CPU thread while other processes hold the cores
     governor.check()
     reset_peak_memory(device)
+    interrupted, bar, start = False, None, None  # start: the running epoch's clock, None once its time is counted
     try:
         for epoch in range(1, hp.epochs + 1):
             state.epoch = epoch
@@ -228,6 +231,7 @@ def fit(model: nn.Module, train: TokenizedDataset, hp: Hyper, *, forward: Forwar
                     raise
                 bar.close()
                 train_seconds += time.perf_counter() - start
+                start = None
                 state.history.append({"epoch": epoch, "step": state.step, "train_loss": None,
                                       "validation": {"accuracy": None, "macro_f1": None, "loss": None},
                                       "improved": False, "diverged": True})
@@ -236,6 +240,7 @@ def fit(model: nn.Module, train: TokenizedDataset, hp: Hyper, *, forward: Forwar
             if device.type == "cuda":
                 torch.cuda.synchronize(device)
             train_seconds += time.perf_counter() - start
+            start = None
             bar.close()
             metrics = validate(model)
             diverged = not math.isfinite(metrics["loss"])  # weights broken by the epoch's last updates
@@ -256,14 +261,24 @@ def fit(model: nn.Module, train: TokenizedDataset, hp: Hyper, *, forward: Forwar
             if diverged:
                 _warn_stopped(epoch, f"the validation loss is {metrics['loss']}", state, hp)
                 break
-            if improved:
-                state.best_score, state.best_epoch, state.stale_epochs = score, epoch, 0
-                best = trainable_state(accelerator.unwrap_model(model))
+            if improved:  # the copy first: an interrupt in between must not name an epoch whose weights are not kept
+                kept = trainable_state(accelerator.unwrap_model(model))
                 hooks.on_best(accelerator.unwrap_model(model))
+                best, state.best_score, state.best_epoch, state.stale_epochs = kept, score, epoch, 0
             else:
                 state.stale_epochs += 1
                 if hp.patience is not None and state.stale_epochs >= hp.patience:
                     break
+    except KeyboardInterrupt:  # Ctrl-C, or SIGTERM as the CLI turns it
+        if not state.best_epoch:
+            raise  # nothing kept yet: the run stops and writes nothing
+        interrupted = True
+        if start is not None:
+            train_seconds += time.perf_counter() - start
+        if bar is not None:
+            bar.close()
+        warnings.warn(f"interrupted in epoch {state.epoch}: finishing with epoch {state.best_epoch}, the best so far "
+                      "(testing and saving it); interrupt again to stop without saving", LightftWarning, stacklevel=2)
     finally:
         governor.restore()  # a run that raises leaves the process on its thread count
     # real (unpadded) tokens seen, without a sync per step: exact for whole epochs, the mean length for a cut one
@@ -280,6 +295,7 @@ def fit(model: nn.Module, train: TokenizedDataset, hp: Hyper, *, forward: Forwar
         first_step_seconds=first_step_seconds,
         first_step_samples=first_step_samples,
         clock=clock,
+        interrupted=interrupted,
     )
 
 
