@@ -59,6 +59,15 @@ def test_a_finished_run_on_data_that_changed_since_is_not_reused(fast, tmp_path,
     first = lightft.compare("head", **kw)
     assert capfd.readouterr() == ("", "")  # quiet=True: a library call prints nothing, its child runs neither
     assert lightft.compare("head", **kw).rows == first.rows  # same rows: reused
+    metrics_file = tmp_path / "cmp" / "head" / "metrics.json"
+    finished = metrics_file.read_text()
+    marked = json.loads(finished)
+    marked["train"]["interrupted"] = True  # as a run stopped by Ctrl-C after its first epoch records it
+    metrics_file.write_text(json.dumps(marked))
+    with pytest.raises(LightftError, match=r"cmp/head holds a run interrupted after epoch 1 of 1; delete .* to train "
+                                           r"head in full"):
+        lightft.compare("head", **kw)
+    metrics_file.write_text(finished)
     rows = (data / "test.jsonl").read_text().splitlines()
     (data / "test.jsonl").write_text("\n".join(rows[: len(rows) // 2]) + "\n")  # half the test file is gone
     with pytest.raises(LightftError, match=r"cmp/head holds a finished run trained on other rows than --data .*data "

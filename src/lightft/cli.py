@@ -14,7 +14,7 @@ import warnings
 from pathlib import Path
 
 from lightft.config import EVAL_OPTIONS, PRECISION_CHOICES, TrainConfig, base_type, field_types, flag
-from lightft.errors import LightftError, LightftWarning
+from lightft.errors import LightftError, LightftWarning, Terminated
 
 BASE_MODEL_HELP = ("Where the run's base model is now, if it moved since training (adapter runs load their base "
                    "model; full runs need none).")
@@ -345,12 +345,8 @@ def _show_warning(message, category, filename, lineno, file=None, line=None, _de
         _default(message, category, filename, lineno, file, line)
 
 
-class _Terminated(KeyboardInterrupt):
-    """`kill` (SIGTERM) cleans up like Ctrl-C (no half-written run directory) and exits 143 as killed programs do."""
-
-
 def _terminate(signum, frame):
-    raise _Terminated
+    raise Terminated
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -364,7 +360,7 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt as exc:
         clear = "\r\x1b[K" if sys.stderr.isatty() else ""  # the line a progress bar was drawing
         print(f"{clear}interrupted", file=sys.stderr)
-        code = 143 if isinstance(exc, _Terminated) else 130
+        code = 143 if isinstance(exc, Terminated) else 130
     except BrokenPipeError:  # `lightft methods | head`: the reader left; say nothing more
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         code = 141

@@ -20,7 +20,7 @@ import yaml
 
 from lightft import rundir
 from lightft.config import TrainConfig
-from lightft.errors import LightftError, LightftWarning, did_you_mean
+from lightft.errors import LightftError, LightftWarning, Terminated, did_you_mean
 from lightft.methods import METHODS
 from lightft.plots import comparison_svg
 from lightft.report import human_bytes, markdown_table, settings_line
@@ -95,8 +95,21 @@ def _run_child(cfg: TrainConfig, directory: Path) -> dict:
     rundir.atomic_write_text(config_file, yaml.safe_dump(cfg.to_dict(), sort_keys=False))
     try:
         env = {**os.environ, "PYTHONWARNINGS": "ignore"}
-        done = subprocess.run([sys.executable, "-m", "lightft", "train", "--config", str(config_file)], env=env,
-                              stdout=subprocess.DEVNULL if cfg.quiet else None)  # errors still reach stderr
+        with subprocess.Popen([sys.executable, "-m", "lightft", "train", "--config", str(config_file)], env=env,
+                              stdout=subprocess.DEVNULL if cfg.quiet else None) as done:  # errors still reach stderr
+            try:
+                done.wait()
+            except KeyboardInterrupt as interrupt:
+                # Ctrl-C reached the child too (one process group); SIGTERM reached only this process: pass it on.
+                # The child then finishes with its best epoch so far, or cleans up, on its own: wait for it, unless
+                # interrupted again, which stops it at once.
+                if isinstance(interrupt, Terminated):
+                    done.terminate()
+                try:
+                    done.wait()
+                except KeyboardInterrupt:
+                    done.kill()
+                raise
     finally:
         config_file.unlink(missing_ok=True)
     if done.returncode != 0:
@@ -230,8 +243,12 @@ def _check_reusable(directory: Path, child: TrainConfig, fingerprint: str) -> No
     if diffs:
         raise LightftError(f"{directory} holds a finished run with other settings: {'; '.join(diffs)}; pass another "
                            f"--output, or delete {directory} to train it again")
+    metrics = rundir.read_json(directory / rundir.METRICS)
+    if metrics.get("train", {}).get("interrupted"):
+        raise LightftError(f"{directory} holds a run interrupted after epoch {len(metrics.get('history', []))} of "
+                           f"{child.epochs}; delete {directory} to train {child.method} in full, or pass another --output")
     # same settings (seed, fractions, limits) but other rows: the files under --data changed since
-    trained_on = rundir.read_json(directory / rundir.METRICS).get("data", {}).get("fingerprint")
+    trained_on = metrics.get("data", {}).get("fingerprint")
     if trained_on is not None and trained_on != fingerprint:
         raise LightftError(f"{directory} holds a finished run trained on other rows than --data {child.data} holds "
                            f"now (the files changed since); pass another --output, or delete {directory} to train it "

@@ -9,6 +9,11 @@ class LightftError(Exception):
     """
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (`kill`), raised by the CLI's handler: handled like Ctrl-C (nothing half-written; after a kept epoch
+    the run finishes with it), and the CLI exits 143 as killed programs do."""
+
+
 def did_you_mean(name: str, choices) -> str:
     """' (did you mean 'lora'?)' for a near miss or another case, else ''; for the end of an error's first clause."""
     import difflib
