@@ -14,6 +14,19 @@ class Terminated(KeyboardInterrupt):
     the run finishes with it), and the CLI exits 143 as killed programs do."""
 
 
+def warn_user(message: str) -> None:
+    """A LightftWarning attributed to the first caller outside lightft and the libraries it calls through (torch's
+    decorators, accelerate), so a Python user sees the line of their own code that led to it."""
+    import sys
+    import warnings
+
+    internal = ("lightft", "torch", "accelerate", "transformers", "peft", "contextlib", "tqdm")
+    level, frame = 2, sys._getframe(1)  # stacklevel 1 is this function, 2 its caller
+    while frame is not None and frame.f_globals.get("__name__", "").split(".")[0] in internal:
+        frame, level = frame.f_back, level + 1
+    warnings.warn(message, LightftWarning, stacklevel=level)
+
+
 def did_you_mean(name: str, choices) -> str:
     """' (did you mean 'lora'?)' for a near miss or another case, else ''; for the end of an error's first clause."""
     import difflib

@@ -19,11 +19,10 @@ from __future__ import annotations
 import math
 import os
 import time
-import warnings
 
 import torch
 
-from lightft.errors import LightftWarning
+from lightft.errors import warn_user
 
 PROBE_SECONDS = 0.02  # per side; a contended parallel op takes ~8 ms, a free one ~15 us
 PROBE_OPS = 200
@@ -82,9 +81,9 @@ class ThreadGovernor:
             if _warned:
                 return
             _warned = True
-            warnings.warn(f"other processes are using this machine's CPU cores: {self.work} goes on with 1 thread "
-                          f"instead of {self.threads} (competing threads made every step many times slower); set "
-                          "OMP_NUM_THREADS to choose the count yourself", LightftWarning, stacklevel=3)
+            warn_user(f"other processes are using this machine's CPU cores: {self.work} goes on with 1 thread "
+                      f"instead of {self.threads} (competing threads made every step many times slower); set "
+                      "OMP_NUM_THREADS to choose the count yourself")
 
     def restore(self) -> None:
         if self.reduced:
