@@ -321,22 +321,27 @@ def test_max_length_beyond_the_model_positions(bad, capsys):
         r"--max-length 600 is more than the 512 positions of model '.*' \(bert\); pass --max-length 512 or less", capsys)
 
 
-def test_model_without_tokenizer_files(bad, capsys, tmp_path, tiny_model_dir):
+def _model_copy(tiny_model_dir, dest, files=None):
+    """The tiny model copied to ``dest``, whole or only ``files``, to be broken by the test."""
     import shutil
 
-    bare = tmp_path / "no-tokenizer"
-    bare.mkdir()
-    for name in ("config.json", "model.safetensors"):
-        shutil.copy(tiny_model_dir / name, bare / name)
+    if files is None:
+        shutil.copytree(tiny_model_dir, dest)
+    else:
+        dest.mkdir()
+        for name in files:
+            shutil.copy(tiny_model_dir / name, dest / name)
+    return dest
+
+
+def test_model_without_tokenizer_files(bad, capsys, tmp_path, tiny_model_dir):
+    bare = _model_copy(tiny_model_dir, tmp_path / "no-tokenizer", ("config.json", "model.safetensors"))
     bad(ROWS, ROWS, ["--model", str(bare)], r"model directory .*no-tokenizer has no tokenizer files \(none of "
         r"tokenizer\.json, .*\); save the model's tokenizer there", capsys)
 
 
 def test_model_with_pickled_weights_only(bad, capsys, tmp_path, tiny_model_dir):
-    import shutil
-
-    pickled = tmp_path / "pickled"
-    shutil.copytree(tiny_model_dir, pickled)
+    pickled = _model_copy(tiny_model_dir, tmp_path / "pickled")
     (pickled / "model.safetensors").rename(pickled / "pytorch_model.bin")
     bad(ROWS, ROWS, ["--model", str(pickled)], r"model directory .*pickled has no \.safetensors weights \(found: "
         r"pytorch_model\.bin\); lightft reads safetensors only", capsys)
@@ -345,8 +350,7 @@ def test_model_with_pickled_weights_only(bad, capsys, tmp_path, tiny_model_dir):
 def test_model_with_damaged_weights_or_config(bad, capsys, tmp_path, tiny_model_dir):
     import shutil
 
-    damaged = tmp_path / "damaged"
-    shutil.copytree(tiny_model_dir, damaged)
+    damaged = _model_copy(tiny_model_dir, tmp_path / "damaged")
     (damaged / "model.safetensors").write_bytes((tiny_model_dir / "model.safetensors").read_bytes()[:1000])
     bad(ROWS, ROWS, ["--model", str(damaged)], r"model '.*damaged' has damaged weights \(.+\); download or save it "
         r"again$", capsys)
@@ -358,24 +362,16 @@ def test_model_with_damaged_weights_or_config(bad, capsys, tmp_path, tiny_model_
 
 @pytest.mark.parametrize("kind, what", [("gpt2", "a decoder \\(a text generator\\)"), ("t5", "an encoder-decoder")])
 def test_a_model_that_is_not_an_encoder(bad, capsys, tmp_path, tiny_model_dir, kind, what):
-    import shutil
-
     from transformers import AutoConfig
 
-    model = tmp_path / kind
-    model.mkdir()
+    model = _model_copy(tiny_model_dir, tmp_path / kind, ("tokenizer.json", "tokenizer_config.json"))
     AutoConfig.for_model(kind).save_pretrained(model)  # the check reads the config only, before any weights
-    for name in ("tokenizer.json", "tokenizer_config.json"):
-        shutil.copy(tiny_model_dir / name, model / name)
     bad(ROWS, ROWS, ["--model", str(model)], rf"model '.*{kind}' is a {kind} model, {what}; lightft fine-tunes "
         r"encoders such as BERT, RoBERTa, DeBERTa, ELECTRA or MiniLM: pass one with --model$", capsys)
 
 
 def test_model_without_weights(bad, capsys, tmp_path, tiny_model_dir):
-    import shutil
-
-    bare = tmp_path / "no-weights"
-    shutil.copytree(tiny_model_dir, bare)
+    bare = _model_copy(tiny_model_dir, tmp_path / "no-weights")
     (bare / "model.safetensors").unlink()
     bad(ROWS, ROWS, ["--model", str(bare)], r"model directory .*no-weights has no weights \(no \.safetensors file\); "
         r"save the model there with model\.save_pretrained\(DIR\)$", capsys)
