@@ -88,3 +88,17 @@ def test_every_method_is_checked_against_the_model_before_any_trains(fast, tmp_p
         lightft.compare("head,lora,oft", model=fast["model"], data=fast["data"], block_size=7, epochs=1,
                         max_length=32, quiet=True, output=str(out))
     assert not (out / "head").exists()  # refused before head trained, not after
+
+
+def test_compare_takes_a_run_directory_as_its_config_like_the_cli(fast, tmp_path, monkeypatch):
+    import warnings
+
+    run = lightft.train(method="lora", **fast)
+    monkeypatch.chdir(tmp_path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", LightftWarning)  # no 'replaces the config's lora' warning: compare sets methods
+        comparison = lightft.compare("baseline,head", run.path, quiet=True)
+    assert comparison.path.resolve() == tmp_path / "runs" / "compare-tiny-data0"  # not the run's own directory
+    assert [r["method"] for r in comparison.rows] == ["baseline", "head"]
+    with pytest.raises(LightftError, match=r"compare\(\) does not take method=; pass the methods to run as"):
+        lightft.compare("head", run.path, method="lora")

@@ -203,6 +203,10 @@ def test_eval_on_the_single_file_a_run_trained_on_scores_its_held_out_rows(fast,
                                             r"its own --seed 42 and --validation-fraction 0\.1 held out"):
         other_seed = lightft.evaluate(run.path, str(single), seed=7, quiet=True)
     assert other_seed["accuracy"] == again["accuracy"]  # the same held-out rows
+    with pytest.warns(LightftWarning, match=r"train\.jsonl is the train file of the data the run trained on .*: it is "
+                                            r"evaluated whole, rows the run trained on included; pass the folder"):
+        lightft.evaluate(lightft.train(method="head", **{**fast, "output": str(tmp_path / "dir-run")}).path,
+                         str(Path(fast["data"]) / "train.jsonl"), quiet=True)
     copy = tmp_path / "copy.jsonl"  # the same rows in another file: evaluated whole, as any other file
     shutil.copy(single, copy)
     assert lightft.evaluate(run.path, str(copy), quiet=True)["split"] == "file"

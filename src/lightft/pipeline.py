@@ -262,9 +262,15 @@ def evaluate(model: str | os.PathLike, data: str | os.PathLike, *, split: str | 
     model, data = (os.fspath(x) if isinstance(x, os.PathLike) else x for x in (model, data))
     single_file = Path(data).expanduser().is_file()
     run = Path(model)
-    if single_file and (run / rundir.CONFIG).is_file() and _same_file(data, TrainConfig.load(run / rundir.CONFIG).data):
+    trained_on = TrainConfig.load(run / rundir.CONFIG).data if single_file and (run / rundir.CONFIG).is_file() else None
+    if trained_on is not None and _same_file(data, trained_on):
         single_file = False  # the file the run trained on: its held-out rows, carved as training did, not the file
-    elif single_file and split is not None:
+    elif trained_on is not None and Path(data).name.startswith("train.") and Path(trained_on).is_dir() \
+            and Path(data).expanduser().parent.resolve() == Path(trained_on).resolve():
+        warnings.warn(f"{data} is the train file of the data the run trained on ({trained_on}): it is evaluated "
+                      "whole, rows the run trained on included; pass the folder to evaluate its test split",
+                      LightftWarning, stacklevel=2)
+    if single_file and split is not None:
         warnings.warn(f"--split {split} is ignored: a single file ({data}) is evaluated whole", LightftWarning)
     where = "file" if single_file else split or "test"  # what the metrics call it
     split = "test" if single_file else where

@@ -90,7 +90,7 @@ class Predictor:
     def predict(self, texts: Sequence[str], *, batch_size: int = 64, quiet: bool = True) -> list[dict]:
         """For each text: ``{"text", "label", "score", "probabilities": {label: p}}`` (a single string is one text).
 
-        Labels keep the type they had in the training data (``0``/``1`` for IMDB, ``"pos"`` for text labels), as
+        Labels keep the type they had in the training data (``0``/``1`` for numeric labels, ``"pos"`` for names), as
         the label and as the probabilities' keys, so ``r["probabilities"][r["label"]] == r["score"]``."""
         texts = [texts] if isinstance(texts, str) else list(texts)
         logits = self.logits(texts, batch_size=batch_size, quiet=quiet)

@@ -58,6 +58,15 @@ def test_texts_without_labels_are_pointed_to_predict(tmp_path):
         prepare_splits(str(tmp_path))
 
 
+def test_the_text_column_is_the_column_of_words_that_is_not_a_label(tmp_path):
+    (tmp_path / "a.csv").write_text("body,label\n" + "".join(f"words number {i},{i % 2}\n" for i in range(30)))
+    write_jsonl(tmp_path / "b.jsonl", [{"id": str(i), "body": f"words {i}", "label": ["neg", "pos"][i % 2]}
+                                        for i in range(30)])
+    assert prepare_splits(str(tmp_path / "a.csv")).text_column == "body"  # csv: '0'/'1' are numbers, not words
+    splits = prepare_splits(str(tmp_path / "b.jsonl"))  # 'label' by name, ids are numbers
+    assert (splits.text_column, splits.label_column) == ("body", "label")
+
+
 def test_wrong_column_lists_the_columns(tmp_path):
     write_jsonl(tmp_path / "train.jsonl", synthetic_rows(20, 0))
     with pytest.raises(LightftError, match=r"text column 'body' \(--text-column\) not found; the columns are: text, label"):

@@ -65,8 +65,8 @@ def test_a_csv_without_a_header_line_is_told_to_add_one(tmp_path):
     from lightft.data.prepare import prepare_splits
 
     (tmp_path / "train.csv").write_text("great film,1\n" + "".join(f"text {i},{i % 2}\n" for i in range(20)))
-    with pytest.raises(LightftError, match=r"the columns are: great film, 1; pass --text-column NAME; if the file has "
-                                           r"no header line, add one first, e\.g\. text,label$"):
+    with pytest.raises(LightftError, match=r"train\.csv's first line \('great film,1'\) looks like data, not a header: "
+                                           r"a column would be named '1'; add a header line naming the columns"):
         prepare_splits(str(tmp_path))
 
 

@@ -56,7 +56,10 @@ class Splits:
 
 
 def _pick_column(table: Table, requested: str | None, defaults: Sequence[str], role: str, flag: str,
-                 exclude: str | None = None) -> str:
+                 exclude: str | None = None, label: str | None = None) -> str:
+    """The column for ``role``: the one requested, the first default name present (not ``exclude``), or the only
+    other candidate; for the text, candidates are columns of words that are neither ``label`` (the --label-column
+    given) nor named like a label column."""
     columns = list(table)
     if requested is not None:
         if requested not in table:
@@ -69,8 +72,9 @@ def _pick_column(table: Table, requested: str | None, defaults: Sequence[str], r
         if name in table and name != exclude:
             return name
     others = [c for c in columns if c != exclude]
-    if role == "text":
-        others = [c for c in others if any(isinstance(v, str) for v in table[c][:100])]
+    if role == "text":  # a column of words: not a label column by name, not numbers (csv reads every cell as text)
+        others = [c for c in others if c != label and c not in LABEL_DEFAULTS
+                  and any(isinstance(v, str) and not _whole(v) for v in table[c][:100])]
     if len(others) == 1:
         return others[0]
     if len(columns) == 1 and any(sep in columns[0] for sep in ("\t", ";", "|")):
@@ -80,8 +84,7 @@ def _pick_column(table: Table, requested: str | None, defaults: Sequence[str], r
         raise LightftError(f"the data has no label column (its only column is {columns[0]!r}); training and evaluation "
                            "need a label for every row: add a label column, or predict unlabelled texts with "
                            "`lightft predict RUN --file FILE`")
-    headerless = any(_whole(c) or len(c) > 40 for c in columns)  # a number or a sentence read as a column name
-    hint = "; if the file has no header line, add one first, e.g. text,label" if headerless else ""
+    hint = "; if the file has no header line, add one first, e.g. text,label" if any(len(c) > 40 for c in columns) else ""
     raise LightftError(
         f"cannot tell which column holds the {role}; the columns are: {', '.join(columns)}; pass {flag} NAME{hint}"
     )
@@ -227,7 +230,7 @@ def prepare_splits(
         return _evaluation_split(tables, name, evaluate, text_column, label_column, limit_eval, seed, label_map)
     notes: list[str] = []
     first = tables.get("train", tables.get("all"))
-    text_col = _pick_column(first, text_column, TEXT_DEFAULTS, "text", "--text-column")
+    text_col = _pick_column(first, text_column, TEXT_DEFAULTS, "text", "--text-column", label=label_column)
     label_col = _pick_column(first, label_column, LABEL_DEFAULTS, "label", "--label-column", exclude=text_col)
     _distinct_columns(text_col, label_col, first)
 
@@ -345,7 +348,7 @@ def _evaluation_split(tables: dict[str, Table], name: str, split: str, text_colu
     """Splits holding only ``split``: all of a single file's rows, or the directory's file for that split."""
     key = "all" if "all" in tables else split
     table, first = tables[key], tables.get("train", tables[key])
-    text_col = _pick_column(first, text_column, TEXT_DEFAULTS, "text", "--text-column")
+    text_col = _pick_column(first, text_column, TEXT_DEFAULTS, "text", "--text-column", label=label_column)
     label_col = _pick_column(first, label_column, LABEL_DEFAULTS, "label", "--label-column", exclude=text_col)
     _distinct_columns(text_col, label_col, first)
     for col, role, flag in ((text_col, "text", "--text-column"), (label_col, "label", "--label-column")):

@@ -106,7 +106,13 @@ def _read_rows(path: Path, suffix: str) -> list[dict[str, Any]] | Table:
         else:
             delimiter = "\t" if suffix.startswith(".tsv") else ","
             csv.field_size_limit(2**31 - 1)  # long documents are fine; the default limit is 128 KB per field
-            rows = list(csv.DictReader(fh, delimiter=delimiter))
+            reader = csv.DictReader(fh, delimiter=delimiter)
+            numbers = [name for name in reader.fieldnames or [] if name.strip().lstrip("+-").isdecimal()]
+            if numbers:  # a first line of data read as the header: its label became a column name
+                raise LightftError(f"{path}'s first line ({delimiter.join(reader.fieldnames)!r}) looks like data, not a "
+                                   f"header: a column would be named {numbers[0]!r}; add a header line naming the "
+                                   "columns, e.g. text,label")
+            rows = list(reader)
     return rows
 
 
