@@ -12,7 +12,7 @@ import math
 import time
 import warnings
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Any, Callable
 
 import torch
 from accelerate import Accelerator
@@ -137,13 +137,98 @@ def _warn_stopped(epoch: int, detail: str, state: TrainState, hp: Hyper) -> None
                   f"A {_fix(hp)} may train further", LightftWarning, stacklevel=3)
 
 
+@dataclass
+class Tally:
+    """What the loop counts as it goes, beside ``TrainState``: the loss curve and clock it logs, rows seen, time
+    spent training (validation excluded), optimizer updates."""
+
+    curve: list[tuple[int, float]] = field(default_factory=list)
+    clock: list[tuple[int, float]] = field(default_factory=list)
+    samples: int = 0
+    seconds: float = 0.0
+    updates: int = 0
+    first_step_seconds: float = 0.0
+    first_step_samples: int = 0
+
+
+@dataclass
+class _Step:
+    """The objects one optimisation step needs (built once by ``fit``)."""
+
+    model: nn.Module
+    forward: Forward
+    accelerator: Accelerator
+    optimizer: torch.optim.Optimizer
+    scheduler: Any
+    hooks: TrainingHooks
+    hp: Hyper
+
+
+def _train_epoch(step: _Step, loader: DataLoader, denominators: list[float], state: TrainState, tally: Tally,
+                 bar, governor: ThreadGovernor, started: float) -> tuple[torch.Tensor, int]:
+    """One pass over the epoch's batches; returns the summed loss and rows over it. The loss is read on the host
+    every LOG_EVERY steps and at the end (``Diverged`` once it is nan/inf), never per step.
+
+    The summed loss over a window's rows is divided by BatchPlan.loss_denominators (the window's rows, or a fixed
+    mean with token budgets); accelerate divides what it back-propagates by grad_accum, which the factor undoes. A
+    per-batch mean instead left the last short window with 1/grad_accum of its gradient."""
+    model, accelerator, hp, device = step.model, step.accelerator, step.hp, step.accelerator.device
+    running, epoch_loss = torch.zeros((), device=device), torch.zeros((), device=device)
+    running_n, running_rows, epoch_rows, first = 0, 0, 0, state.step
+    for batch in loader:
+        with accelerator.accumulate(model):
+            with accelerator.autocast():
+                logits = step.forward.logits(model, batch)
+            loss_sum = F.cross_entropy(logits.float(), batch["labels"], reduction="sum")
+            scaled = loss_sum * (hp.grad_accum / denominators[(state.step - first) // hp.grad_accum])
+            extra = step.hooks.extra_loss(model)
+            accelerator.backward(scaled if extra is None else scaled + extra)
+            if accelerator.sync_gradients and hp.max_grad_norm > 0:
+                accelerator.clip_grad_norm_(model.parameters(), hp.max_grad_norm)
+            step.optimizer.step()
+            step.scheduler.step()
+            if accelerator.sync_gradients:
+                tally.updates += 1
+                step.hooks.after_update(tally.updates)
+            step.optimizer.zero_grad(set_to_none=True)
+        governor.check()  # a probe every PROBE_EVERY_SECONDS at most
+        rows = len(batch["labels"])
+        running += loss_sum.detach()
+        running_n += 1
+        running_rows += rows
+        state.step += 1
+        tally.samples += rows
+        bar.update(rows)
+        if state.step == 1:
+            bar.set_postfix_str("")
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)  # once per run: time to first step
+            tally.first_step_seconds, tally.first_step_samples = time.perf_counter() - started, rows
+        if state.step % LOG_EVERY == 0:
+            # the only host sync, every LOG_EVERY steps
+            loss = _finite((running / running_rows).item(), state, hp)
+            tally.clock.append((tally.samples, tally.seconds + time.perf_counter() - started))
+            tally.curve.append((state.step, round(loss, 5)))
+            bar.set_postfix(loss=f"{loss:.4f}", samples_s=f"{bar.n / (time.perf_counter() - started):.1f}")
+            epoch_loss += running
+            epoch_rows += running_rows
+            running.zero_()
+            running_n, running_rows = 0, 0
+    epoch_loss += running
+    epoch_rows += running_rows
+    if running_n:
+        tally.curve.append((state.step, round(_finite((running / running_rows).item(), state, hp), 5)))
+    return epoch_loss, epoch_rows
+
+
 def fit(model: nn.Module, train: TokenizedDataset, hp: Hyper, *, forward: Forward,
         validate: Callable[[nn.Module], dict], accelerator: Accelerator, quiet: bool = False,
         hooks: TrainingHooks | None = None) -> FitResult:
     """Train ``model`` in place; return history and the best epoch's trainable weights.
 
     ``hooks`` (from ``Method.training_hooks``) add a method's loss term and per-update work (AdaLoRA); the logged
-    loss stays the cross-entropy so curves compare across methods."""
+    loss stays the cross-entropy so curves compare across methods. A nan loss after an epoch was kept, or an
+    interrupt (Ctrl-C, SIGTERM), ends training with the best epoch so far; before that, it propagates."""
     hooks = hooks or TrainingHooks()
     device = accelerator.device
     collate = forward.collator()
@@ -156,82 +241,31 @@ def fit(model: nn.Module, train: TokenizedDataset, hp: Hyper, *, forward: Forwar
     optimizer = build_optimizer(model, hp.lr, hp.weight_decay, device)
     scheduler = linear_warmup_decay(optimizer, total_updates, hp.warmup_ratio)
     hooks.start(total_updates)
-    updates = 0
     model, optimizer, loader, scheduler = accelerator.prepare(model, optimizer, loader, scheduler)
-    state, curve, clock = TrainState(), [], []
-    train_seconds, samples = 0.0, 0
-    first_step_seconds, first_step_samples = 0.0, 0
+    step = _Step(model, forward, accelerator, optimizer, scheduler, hooks, hp)
+    state, tally = TrainState(), Tally()
     governor = ThreadGovernor(device)  # one CPU thread while other processes hold the cores
     governor.check()
     reset_peak_memory(device)
-    interrupted, bar, start = False, None, None  # start: the running epoch's clock, None once its time is counted
+    interrupted, bar, started = False, None, None  # started: the running epoch's clock, None once its time is counted
     try:
         for epoch in range(1, hp.epochs + 1):
             state.epoch = epoch
             plan.set_epoch(epoch - 1)
-            # The summed loss over a window's rows is divided by BatchPlan.loss_denominators (the window's rows, or a
-            # fixed mean with token budgets); accelerate divides what it back-propagates by grad_accum, which the
-            # factor undoes. A per-batch mean instead left the last short window with 1/grad_accum of its gradient.
-            denominators = plan.loss_denominators(hp.grad_accum)
             model.train()
-            running, epoch_loss = torch.zeros((), device=device), torch.zeros((), device=device)
-            running_n, running_rows, epoch_rows = 0, 0, 0
-            start, epoch_start_step, steps_this_epoch = time.perf_counter(), state.step, 0
+            started = time.perf_counter()
             bar = progress.bar(len(train), f"epoch {epoch}/{hp.epochs}", quiet=quiet)
             if forward.compile is not None and state.step == 0:
                 bar.set_postfix_str("compiling the model (a minute or more)", refresh=True)
             try:
-                for batch in loader:
-                    with accelerator.accumulate(model):
-                        with accelerator.autocast():
-                            logits = forward.logits(model, batch)
-                        loss_sum = F.cross_entropy(logits.float(), batch["labels"], reduction="sum")
-                        scaled = loss_sum * (hp.grad_accum / denominators[steps_this_epoch // hp.grad_accum])
-                        extra = hooks.extra_loss(model)
-                        accelerator.backward(scaled if extra is None else scaled + extra)
-                        if accelerator.sync_gradients and hp.max_grad_norm > 0:
-                            accelerator.clip_grad_norm_(model.parameters(), hp.max_grad_norm)
-                        optimizer.step()
-                        scheduler.step()
-                        if accelerator.sync_gradients:
-                            updates += 1
-                            hooks.after_update(updates)
-                        optimizer.zero_grad(set_to_none=True)
-                    governor.check()  # a probe every PROBE_EVERY_SECONDS at most
-                    rows = len(batch["labels"])
-                    running += loss_sum.detach()
-                    running_n += 1
-                    running_rows += rows
-                    state.step += 1
-                    steps_this_epoch = state.step - epoch_start_step
-                    samples += rows
-                    bar.update(rows)
-                    if state.step == 1:
-                        bar.set_postfix_str("")
-                        if device.type == "cuda":
-                            torch.cuda.synchronize(device)  # once per run: time to first step
-                        first_step_seconds, first_step_samples = time.perf_counter() - start, rows
-                    if state.step % LOG_EVERY == 0:
-                        # the only host sync, every LOG_EVERY steps
-                        loss = _finite((running / running_rows).item(), state, hp)
-                        clock.append((samples, train_seconds + time.perf_counter() - start))
-                        curve.append((state.step, round(loss, 5)))
-                        elapsed = time.perf_counter() - start
-                        bar.set_postfix(loss=f"{loss:.4f}", samples_s=f"{bar.n / elapsed:.1f}")
-                        epoch_loss += running
-                        epoch_rows += running_rows
-                        running.zero_()
-                        running_n, running_rows = 0, 0
-                epoch_loss += running
-                epoch_rows += running_rows
-                if running_n:
-                    curve.append((state.step, round(_finite((running / running_rows).item(), state, hp), 5)))
+                epoch_loss, epoch_rows = _train_epoch(step, loader, plan.loss_denominators(hp.grad_accum), state,
+                                                      tally, bar, governor, started)
             except Diverged as error:
                 if not state.best_epoch:
                     raise
                 bar.close()
-                train_seconds += time.perf_counter() - start
-                start = None
+                tally.seconds += time.perf_counter() - started
+                started = None
                 state.history.append({"epoch": epoch, "step": state.step, "train_loss": None,
                                       "validation": {"accuracy": None, "macro_f1": None, "loss": None},
                                       "improved": False, "diverged": True})
@@ -239,8 +273,8 @@ def fit(model: nn.Module, train: TokenizedDataset, hp: Hyper, *, forward: Forwar
                 break
             if device.type == "cuda":
                 torch.cuda.synchronize(device)
-            train_seconds += time.perf_counter() - start
-            start = None
+            tally.seconds += time.perf_counter() - started
+            started = None
             bar.close()
             metrics = validate(model)
             diverged = not math.isfinite(metrics["loss"])  # weights broken by the epoch's last updates
@@ -273,8 +307,8 @@ def fit(model: nn.Module, train: TokenizedDataset, hp: Hyper, *, forward: Forwar
         if not state.best_epoch:
             raise  # nothing kept yet: the run stops and writes nothing
         interrupted = True
-        if start is not None:
-            train_seconds += time.perf_counter() - start
+        if started is not None:
+            tally.seconds += time.perf_counter() - started
         if bar is not None:
             bar.close()
         warnings.warn(f"interrupted in epoch {state.epoch}: finishing with epoch {state.best_epoch}, the best so far "
@@ -282,19 +316,19 @@ def fit(model: nn.Module, train: TokenizedDataset, hp: Hyper, *, forward: Forwar
     finally:
         governor.restore()  # a run that raises leaves the process on its thread count
     # real (unpadded) tokens seen, without a sync per step: exact for whole epochs, the mean length for a cut one
-    tokens = round(samples * sum(train.lengths) / len(train.lengths)) if train.lengths else 0
+    tokens = round(tally.samples * sum(train.lengths) / len(train.lengths)) if train.lengths else 0
     return FitResult(
         history=state.history,
         best_epoch=state.best_epoch,
         best_state=best,
-        seconds=train_seconds,
-        samples=samples,
+        seconds=tally.seconds,
+        samples=tally.samples,
         tokens=tokens,
         peak_memory_mb=peak_memory_mb(device),
-        loss_curve=curve,
-        first_step_seconds=first_step_seconds,
-        first_step_samples=first_step_samples,
-        clock=clock,
+        loss_curve=tally.curve,
+        first_step_seconds=tally.first_step_seconds,
+        first_step_samples=tally.first_step_samples,
+        clock=tally.clock,
         interrupted=interrupted,
     )
 
