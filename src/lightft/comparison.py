@@ -239,7 +239,7 @@ def _note_dropped_rows(output: Path, names: list[str]) -> None:
 
 
 # Settings that do not change what a run trains or measures.
-_NOT_COMPARED = ("output", "quiet", "baseline")
+_NOT_COMPARED = ("output", "quiet", "baseline", "checkpoint_minutes", "resume")
 
 
 def _check_reusable(directory: Path, child: TrainConfig, fingerprint: str) -> None:

@@ -119,6 +119,14 @@ class TrainConfig:
     output: str | None = _opt(None, "Run directory to create (default: runs/<data>-<method>-<time>). It must not "
                               "exist yet.", group="output", metavar="DIR")
     quiet: bool = _opt(False, "No progress bars.", group="output")
+    checkpoint_minutes: float = _opt(10.0, "Save the training state (trained weights, optimizer, position in the "
+                                      "data) every N minutes of training, beside --output as .NAME.checkpoint, so a "
+                                      "run that is killed (crash, kill -9, power loss) resumes where it stopped when "
+                                      "the same command runs again. 0 turns it off; the state is removed once the "
+                                      "run directory is written.", group="output", metavar="N")
+    resume: bool = _opt(True, "Resume the saved state of an unfinished run with the same settings at --output "
+                        "(without --output: the newest under runs/). --no-resume discards it and starts over.",
+                        group="output")
 
     def _check_types(self) -> list[str]:
         """Each field holds its declared type; numbers given as strings (YAML reads ``2e-3`` as one) are converted."""
@@ -181,7 +189,7 @@ class TrainConfig:
             problems.append(f"--lr must be > 0, got {self.lr!r}")
         if self.alpha <= 0:
             problems.append(f"--alpha must be > 0, got {self.alpha!r}")
-        for name in ("weight_decay", "max_grad_norm"):
+        for name in ("weight_decay", "max_grad_norm", "checkpoint_minutes"):
             if getattr(self, name) < 0:
                 problems.append(f"--{flag(name)} must be >= 0 (0 turns it off), got {getattr(self, name)!r}")
         if self.select not in SELECT_CHOICES:

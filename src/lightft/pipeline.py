@@ -23,7 +23,7 @@ from lightft.config import EVAL_OPTIONS, TrainConfig, flag
 from lightft.data import prepare_splits
 from lightft.data.batching import TokenizedDataset
 from lightft.data.tokenize import cut_note, tokenize
-from lightft.errors import LightftError, LightftWarning
+from lightft.errors import LightftError, LightftWarning, warn_user
 from lightft.evaluation import evaluate_split
 from lightft.methods import count_parameters, get_method
 from lightft.model import Forward, head_module_names, load_model, load_tokenizer
@@ -37,7 +37,8 @@ from lightft.runtime import (
     seed_everything,
     store_frozen_in_bf16,
 )
-from lightft.training import Hyper, fit
+from lightft.training import Hyper, checkpoint, fit
+from lightft.training.checkpoint import Checkpoint, Snapshot
 from lightft.training.loop import restore
 
 
@@ -82,9 +83,36 @@ def _absolute_if_local(spec: str) -> str:
     return str(path.resolve()) if path.exists() else spec
 
 
+def _default_prefix(cfg: TrainConfig) -> str:
+    return f"{Path(cfg.data.rstrip('/')).name.split('.')[0] or 'data'}-{cfg.method}-"
+
+
 def default_output(cfg: TrainConfig) -> Path:
-    name = Path(cfg.data.rstrip("/")).name.split(".")[0] or "data"
-    return Path("runs") / f"{name}-{cfg.method}-{datetime.now():%Y%m%d-%H%M%S}"
+    return Path("runs") / f"{_default_prefix(cfg)}{datetime.now():%Y%m%d-%H%M%S}"
+
+
+def _saved_state(cfg: TrainConfig, output: Path) -> tuple[Checkpoint, Snapshot | None]:
+    """The training state of an unfinished run bound for ``output``, and what it holds if this run resumes it."""
+    ckpt = Checkpoint(checkpoint.path_for(output), cfg.checkpoint_minutes * 60, config=cfg.to_dict())
+    if not ckpt.path.exists():
+        return ckpt, None
+    if not ckpt.exists():  # killed during its first save: nothing to resume
+        ckpt.discard()
+        return ckpt, None
+    if not cfg.resume:
+        ckpt.discard()
+        warn_user(f"--no-resume: discarded the saved state of an unfinished run bound for {output}")
+        return ckpt, None
+    try:
+        saved = TrainConfig.load(ckpt.path / rundir.CONFIG).to_dict()
+    except LightftError:
+        saved = {}
+    diffs = checkpoint.differences(saved, ckpt.config)
+    if diffs:
+        raise LightftError(f"{output} has the saved state of an unfinished run with other settings "
+                           f"({'; '.join(diffs[:3])}); run it with those settings to resume it, pass --no-resume to "
+                           "discard it and start over, or pass another --output")
+    return ckpt, ckpt.load()
 
 
 def _environment(device: torch.device, precision: str) -> dict:
@@ -158,20 +186,40 @@ def train(config: TrainConfig | str | Path | None = None, **overrides) -> RunRes
     _warn_unused_method_flags(method, overrides)
     cfg.model, cfg.data = _absolute_if_local(cfg.model), _absolute_if_local(cfg.data)
     cfg.lr = cfg.lr if cfg.lr is not None else method.lr
-    output = Path(cfg.output) if cfg.output else default_output(cfg)
+    unfinished = None
+    if not cfg.output:  # the same command again: its default name holds another time (--no-resume discards it)
+        unfinished = checkpoint.find_unfinished(Path("runs"), _default_prefix(cfg), cfg.to_dict())
+    output = Path(cfg.output) if cfg.output else unfinished or default_output(cfg)
     cfg.output = str(output)
     rundir.check_output_free(output)
-    started = time.perf_counter()
+    ckpt, resume = _saved_state(cfg, output)
+    started = time.perf_counter() - (resume.extra.get("wall_seconds", 0.0) if resume else 0.0)
 
     session = Session(cfg)
+    if resume is not None and resume.extra.get("fingerprint") != session.splits.fingerprint():
+        raise LightftError(f"{output} has the saved state of an unfinished run trained on other rows than --data "
+                           f"{cfg.data} holds now (the files changed since); pass --no-resume to discard it and start "
+                           "over, or pass another --output")
+    if resume is not None:
+        where = ("after its training (testing and saving remain)" if resume.stopped
+                 else f"at the start of epoch {resume.state['epoch'] + 1}" if not resume.sums.steps
+                 else f"in epoch {resume.state['epoch']}, after step {resume.state['step']}")
+        warn_user(f"resuming the unfinished run bound for {output} {where}, from the state saved "
+                  f"{resume.extra.get('saved_at')}; --no-resume starts over")
     for split in ("train", "validation", "test"):
         session.ids(split)
     model = load_model(cfg.model, session.splits.labels, seed=cfg.seed, max_length=cfg.max_length)
     accelerator = make_accelerator(session.device, session.precision, cfg.grad_accum)
     model.to(session.device)
     metrics: dict[str, Any] = {"method": cfg.method, "model": cfg.model}
-    if cfg.baseline:
+    if cfg.baseline and resume is not None and resume.extra.get("baseline"):
+        metrics["baseline"] = resume.extra["baseline"]  # measured before the run was stopped
+    elif cfg.baseline:
         metrics["baseline"] = session.evaluate(model, "test", "baseline (untrained head) on test")
+    resumed = [*(resume.extra.get("resumed", []) if resume else []),
+               *([{"epoch": resume.state["epoch"], "step": resume.state["step"]}] if resume else [])]
+    ckpt.extra = lambda: {"baseline": metrics.get("baseline"), "fingerprint": session.splits.fingerprint(),
+                          "wall_seconds": time.perf_counter() - started, "resumed": resumed}
     head = head_module_names(model)
     model = method.attach(model, cfg)
     _check_head_trains(model, head, cfg.method)
@@ -182,10 +230,16 @@ def train(config: TrainConfig | str | Path | None = None, **overrides) -> RunRes
                weight_decay=cfg.weight_decay, warmup_ratio=cfg.warmup_ratio, max_grad_norm=cfg.max_grad_norm,
                select=cfg.select, patience=cfg.patience, seed=cfg.seed, max_tokens=cfg.max_tokens,
                group_by_length=cfg.group_by_length)
-    result = fit(model, TokenizedDataset(session.ids("train"), session.splits.train.labels), hp,
-                 forward=session.forward_for(model, training=True),
-                 validate=lambda m: session.evaluate(m, "validation", "validating"),
-                 accelerator=accelerator, quiet=cfg.quiet, hooks=hooks)
+    try:
+        result = fit(model, TokenizedDataset(session.ids("train"), session.splits.train.labels), hp,
+                     forward=session.forward_for(model, training=True),
+                     validate=lambda m: session.evaluate(m, "validation", "validating"),
+                     accelerator=accelerator, quiet=cfg.quiet, hooks=hooks,
+                     checkpoint=ckpt if cfg.checkpoint_minutes > 0 else None, resume=resume)
+    except KeyboardInterrupt:  # before any epoch was kept: nothing is saved as a run, but the state is kept
+        if ckpt.exists():
+            warn_user(f"the training state saved last is kept in {ckpt.path}; the same command resumes from it")
+        raise
     model = accelerator.unwrap_model(model)
     restore(model, result.best_state)
     hooks.finish(model)
@@ -193,7 +247,7 @@ def train(config: TrainConfig | str | Path | None = None, **overrides) -> RunRes
     metrics["validation"] = result.history[result.best_epoch - 1]["validation"]
     metrics["params"] = {**params, "trainable_percent": round(100 * params["trainable"] / params["total"], 4)}
     metrics["train"] = {**result.summary(), "epochs_run": len(result.history),
-                        "unpadded": session.forward_for(model).unpadded}
+                        "unpadded": session.forward_for(model).unpadded, **({"resumed": resumed} if resumed else {})}
     metrics["history"] = result.history
     metrics["data"] = session.data_summary()
     metrics["environment"] = _environment(session.device, session.precision)
@@ -212,6 +266,7 @@ def train(config: TrainConfig | str | Path | None = None, **overrides) -> RunRes
     if stage.final != output:  # output was taken while this run trained: it was saved beside it
         cfg.output = str(stage.final)
         cfg.save(stage.final / rundir.CONFIG)
+    ckpt.discard()  # the run is saved: its training state is no longer needed
     return RunResult(stage.final, metrics, cfg)
 
 

@@ -95,6 +95,9 @@ def render_report(metrics: dict, config: dict) -> str:
     if train.get("interrupted"):
         out += [f"Training was interrupted after epoch {len(metrics['history'])} of {config.get('epochs', '?')}; "
                 f"epoch {train['best_epoch']}, the best so far, is the result.", ""]
+    for stop in train.get("resumed", []):
+        out += [f"The process stopped and the run was resumed from its saved training state in epoch {stop['epoch']}, "
+                f"after step {stop['step']}: the same batches and updates as a run that never stopped.", ""]
     curve = [loss for _, loss in train.get("loss_curve", [])]
     if len(curve) >= 3:  # fewer points draw no curve
         out += [f"Training loss, {len(curve)} point{'' if len(curve) == 1 else 's'} from {curve[0]:.3f} to {curve[-1]:.3f}: `{sparkline(curve)}`", ""]

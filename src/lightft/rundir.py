@@ -61,6 +61,15 @@ def atomic_write_text(path: Path, text: str) -> None:
         raise
 
 
+def fsync_file(path: Path) -> None:
+    """Flush ``path``'s bytes to disk (before a rename that publishes it must not land first)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def write_json(path: Path, data: Any) -> None:
     atomic_write_text(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
 

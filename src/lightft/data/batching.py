@@ -97,12 +97,13 @@ def eval_batches(lengths: Sequence[int], batch_size: int, max_tokens: int | None
 
 
 class BatchPlan(Sampler[list[int]]):
-    """A batch sampler that re-plans its batches each epoch (call ``set_epoch``)."""
+    """A batch sampler that re-plans its batches each epoch (call ``set_epoch``). ``skip``: batches of the epoch
+    left out at its start (a run resumed in the middle of an epoch)."""
 
     def __init__(self, lengths: Sequence[int], batch_size: int, *, seed: int, max_tokens: int | None = None,
                  group: bool = False, width: Width | None = None):
         self.lengths, self.batch_size, self.seed, self.max_tokens = list(lengths), batch_size, seed, max_tokens
-        self.group, self.width = group, width
+        self.group, self.width, self.skip, self.epoch = group, width, 0, None
         self.set_epoch(0)
 
     def plan(self, epoch: int) -> list[list[int]]:
@@ -110,8 +111,9 @@ class BatchPlan(Sampler[list[int]]):
                              group=self.group, width=self.width)
 
     def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-        self.batches = self.plan(epoch)
+        if epoch != self.epoch:
+            self.epoch = epoch
+            self.batches = self.plan(epoch)
 
     def updates(self, epochs: int, grad_accum: int) -> int:
         """Optimizer updates over ``epochs`` epochs: token-budget batch counts differ from epoch to epoch."""
@@ -133,10 +135,10 @@ class BatchPlan(Sampler[list[int]]):
         return [sum(rows) / len(rows)] * len(rows)
 
     def __iter__(self) -> Iterator[list[int]]:
-        return iter(self.batches)
+        return iter(self.batches[self.skip:])
 
     def __len__(self) -> int:
-        return len(self.batches)
+        return len(self.batches) - self.skip
 
 
 def bucket_length(n: int, cap: int | None = None, per_doubling: int = 4) -> int:

@@ -36,6 +36,13 @@ class TrainingHooks:
     def finish(self, model: nn.Module) -> None:
         pass
 
+    def state(self) -> tuple[dict[str, torch.Tensor], dict]:
+        """What the hooks carry from one update to the next (tensors, JSON-able values), saved with a checkpoint."""
+        return {}, {}
+
+    def load_state(self, tensors: dict[str, torch.Tensor], values: dict) -> None:
+        pass
+
 
 @dataclass(frozen=True)
 class Method:

@@ -252,6 +252,23 @@ class AdaLoraHooks(TrainingHooks):
         self.best_pattern = {name: (p.detach() != 0).view(-1).tolist()
                              for name, p in self.peft_model.base_model.model.named_parameters() if ".lora_E." in name}
 
+    def state(self) -> tuple[dict[str, torch.Tensor], dict]:
+        """The rank allocator's importance scores (moving averages over updates), the current and the kept rank
+        patterns."""
+        allocator = self.peft_model.base_model.rankallocator
+        tensors = {f"{kind}.{name}": value for kind in ("ipt", "exp_avg_ipt", "exp_avg_unc")
+                   for name, value in getattr(allocator, kind).items()}
+        return tensors, {"rank_pattern": self.config.rank_pattern, "best_pattern": self.best_pattern}
+
+    def load_state(self, tensors: dict[str, torch.Tensor], values: dict) -> None:
+        allocator = self.peft_model.base_model.rankallocator
+        device = next(p.device for _, p in self.factors) if self.factors else torch.device("cpu")
+        for kind in ("ipt", "exp_avg_ipt", "exp_avg_unc"):
+            setattr(allocator, kind, {key[len(kind) + 1:]: value.to(device) for key, value in tensors.items()
+                                      if key.startswith(kind + ".")})
+        self.config.rank_pattern = values.get("rank_pattern")
+        self.best_pattern = values.get("best_pattern")
+
     def finish(self, model) -> None:
         """Give the restored best weights the rank pattern they had at the best epoch, not the last epoch's: what is
         tested and saved (peft saves only the pattern's ranks) is what was validated. A best epoch before the first

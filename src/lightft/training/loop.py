@@ -2,12 +2,14 @@
 per-epoch validation, best-epoch selection by the chosen metric and early stopping.
 
 The loop owns no files: it returns the history and the best trainable weights, and the caller
-(``lightft.pipeline``) decides what to save. State lives in ``TrainState`` so it can be saved and
-restored later (checkpoint/resume); the step loop makes no host syncs except every ``LOG_EVERY`` steps.
+(``lightft.pipeline``) decides what to save. Its state (``TrainState``, ``Tally``, ``EpochSums``) is saved through a
+``Checkpoint`` when one is due and restored from a ``Snapshot`` (``training/checkpoint.py``); the step loop makes no
+host syncs except every ``LOG_EVERY`` steps and at a save.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 import warnings
@@ -28,6 +30,7 @@ from lightft.methods.base import TrainingHooks
 from lightft.model.forward import Forward
 from lightft.runtime import peak_memory_mb, reset_peak_memory
 from lightft.threads import ThreadGovernor
+from lightft.training.checkpoint import Checkpoint, EpochSums, Snapshot, rng_state, set_rng_state
 from lightft.training.optim import build_optimizer, linear_warmup_decay
 
 LOG_EVERY = 20
@@ -149,6 +152,7 @@ class Tally:
     updates: int = 0
     first_step_seconds: float = 0.0
     first_step_samples: int = 0
+    peak_memory_mb: float = 0.0  # before a resume (the process that saved the state measured it)
 
 
 @dataclass
@@ -165,29 +169,38 @@ class _Step:
 
 
 def _train_epoch(step: _Step, loader: DataLoader, denominators: list[float], state: TrainState, tally: Tally,
-                 bar, governor: ThreadGovernor, started: float) -> tuple[torch.Tensor, int]:
-    """One pass over the epoch's batches; returns the summed loss and rows over it. The loss is read on the host
-    every LOG_EVERY steps and at the end (``Diverged`` once it is nan/inf), never per step.
+                 bar, governor: ThreadGovernor, started: float, sums: EpochSums,
+                 save: Callable[[EpochSums], None] | None = None, rng: dict | None = None) -> tuple[torch.Tensor, int]:
+    """One pass over the epoch's batches (those after ``sums.steps`` when resuming); returns the summed loss and rows
+    over it.
+    The loss is read on the host every LOG_EVERY steps and at the end (``Diverged`` once it is nan/inf), never per
+    step. ``save(sums)`` is offered the state after each mid-epoch update when a checkpoint is due; ``rng`` (a
+    resumed run's saved RNG state) is restored at the first batch, where the saving run stood.
 
     The summed loss over a window's rows is divided by BatchPlan.loss_denominators (the window's rows, or a fixed
     mean with token budgets); accelerate divides what it back-propagates by grad_accum, which the factor undoes. A
     per-batch mean instead left the last short window with 1/grad_accum of its gradient."""
     model, accelerator, hp, device = step.model, step.accelerator, step.hp, step.accelerator.device
-    running, epoch_loss = torch.zeros((), device=device), torch.zeros((), device=device)
-    running_n, running_rows, epoch_rows, first = 0, 0, 0, state.step
+    running = torch.tensor(sums.running, dtype=torch.float32, device=device)
+    epoch_loss = torch.tensor(sums.loss, dtype=torch.float32, device=device)
+    running_n, running_rows, epoch_rows, done = sums.running_n, sums.running_rows, sums.rows, sums.steps
     for batch in loader:
+        if rng is not None:
+            set_rng_state(rng)
+            rng = None
         with accelerator.accumulate(model):
             with accelerator.autocast():
                 logits = step.forward.logits(model, batch)
             loss_sum = F.cross_entropy(logits.float(), batch["labels"], reduction="sum")
-            scaled = loss_sum * (hp.grad_accum / denominators[(state.step - first) // hp.grad_accum])
+            scaled = loss_sum * (hp.grad_accum / denominators[done // hp.grad_accum])
             extra = step.hooks.extra_loss(model)
             accelerator.backward(scaled if extra is None else scaled + extra)
             if accelerator.sync_gradients and hp.max_grad_norm > 0:
                 accelerator.clip_grad_norm_(model.parameters(), hp.max_grad_norm)
             step.optimizer.step()
             step.scheduler.step()
-            if accelerator.sync_gradients:
+            updated = accelerator.sync_gradients
+            if updated:
                 tally.updates += 1
                 step.hooks.after_update(tally.updates)
             step.optimizer.zero_grad(set_to_none=True)
@@ -197,6 +210,7 @@ def _train_epoch(step: _Step, loader: DataLoader, denominators: list[float], sta
         running_n += 1
         running_rows += rows
         state.step += 1
+        done += 1
         tally.samples += rows
         bar.update(rows)
         if state.step == 1:
@@ -214,6 +228,8 @@ def _train_epoch(step: _Step, loader: DataLoader, denominators: list[float], sta
             epoch_rows += running_rows
             running.zero_()
             running_n, running_rows = 0, 0
+        if save is not None and updated and not accelerator.gradient_state.end_of_dataloader:
+            save(EpochSums(done, epoch_loss.item(), epoch_rows, running.item(), running_rows, running_n))
     epoch_loss += running
     epoch_rows += running_rows
     if running_n:
@@ -223,12 +239,17 @@ def _train_epoch(step: _Step, loader: DataLoader, denominators: list[float], sta
 
 def fit(model: nn.Module, train: TokenizedDataset, hp: Hyper, *, forward: Forward,
         validate: Callable[[nn.Module], dict], accelerator: Accelerator, quiet: bool = False,
-        hooks: TrainingHooks | None = None) -> FitResult:
+        hooks: TrainingHooks | None = None, checkpoint: Checkpoint | None = None,
+        resume: Snapshot | None = None) -> FitResult:
     """Train ``model`` in place; return history and the best epoch's trainable weights.
 
     ``hooks`` (from ``Method.training_hooks``) add a method's loss term and per-update work (AdaLoRA); the logged
     loss stays the cross-entropy so curves compare across methods. A nan loss after an epoch was kept, or an
-    interrupt (Ctrl-C, SIGTERM), ends training with the best epoch so far; before that, it propagates."""
+    interrupt (Ctrl-C, SIGTERM), ends training with the best epoch so far; before that, it propagates.
+
+    ``checkpoint`` saves the whole training state whenever its interval has passed, after an update or after an
+    epoch's validation; ``resume`` (a ``Snapshot`` it saved) continues from there: the same batches, dropout masks
+    and updates as a run that never stopped."""
     hooks = hooks or TrainingHooks()
     device = accelerator.device
     collate = forward.collator()
@@ -243,23 +264,60 @@ def fit(model: nn.Module, train: TokenizedDataset, hp: Hyper, *, forward: Forwar
     hooks.start(total_updates)
     model, optimizer, loader, scheduler = accelerator.prepare(model, optimizer, loader, scheduler)
     step = _Step(model, forward, accelerator, optimizer, scheduler, hooks, hp)
-    state, tally = TrainState(), Tally()
+    state, tally, sums, best = TrainState(), Tally(), EpochSums(), None
+    stopped, rng = False, None
+    if resume is not None:
+        state, tally, sums, best, stopped = TrainState(**resume.state), Tally(**resume.tally), resume.sums, \
+            resume.best, resume.stopped
+        restore(accelerator.unwrap_model(model), resume.model)
+        optimizer.load_state_dict(resume.optimizer)
+        scheduler.load_state_dict(resume.scheduler)
+        hooks.load_state(*resume.hooks)
+        if sums.steps:
+            rng = resume.rng  # mid-epoch: restored at the epoch's first remaining batch
+        else:
+            set_rng_state(resume.rng)  # between epochs: restored where the saving run stood
+
+    def snapshot(sums_now: EpochSums, *, stopped_now: bool = False, elapsed: float = 0.0) -> None:
+        """Save the state now (the caller knows a save is due); ``elapsed``: the running epoch's training seconds."""
+        checkpoint.save(Snapshot(
+            state=dataclasses.asdict(state), tally={**dataclasses.asdict(tally), "seconds": tally.seconds + elapsed,
+                                                    "peak_memory_mb": max(tally.peak_memory_mb, peak_memory_mb(device))},
+            sums=sums_now,
+            model=trainable_state(accelerator.unwrap_model(model)), best=best, optimizer=optimizer.state_dict(),
+            scheduler=scheduler.state_dict(), hooks=hooks.state(), rng=rng_state(), stopped=stopped_now))
+
+    def save_mid_epoch(sums_now: EpochSums) -> None:
+        if checkpoint.due():
+            snapshot(sums_now, elapsed=time.perf_counter() - started)
+
     governor = ThreadGovernor(device)  # one CPU thread while other processes hold the cores
     governor.check()
     reset_peak_memory(device)
+    if checkpoint is not None:
+        checkpoint.start_clock()
     interrupted, bar, started = False, None, None  # started: the running epoch's clock, None once its time is counted
+    first_epoch = state.epoch + (0 if sums.steps else 1)
     try:
-        for epoch in range(1, hp.epochs + 1):
+        for epoch in range(first_epoch, hp.epochs + 1):
+            if stopped:
+                break
             state.epoch = epoch
             plan.set_epoch(epoch - 1)
+            if hasattr(loader, "set_epoch"):  # accelerate's loader sets its sampler's epoch from its own count
+                loader.set_epoch(epoch - 1)
+            plan.skip = sums.steps
             model.train()
             started = time.perf_counter()
             bar = progress.bar(len(train), f"epoch {epoch}/{hp.epochs}", quiet=quiet)
+            if sums.steps:
+                bar.update(sum(len(b) for b in plan.batches[:sums.steps]))
             if forward.compile is not None and state.step == 0:
                 bar.set_postfix_str("compiling the model (a minute or more)", refresh=True)
             try:
-                epoch_loss, epoch_rows = _train_epoch(step, loader, plan.loss_denominators(hp.grad_accum), state,
-                                                      tally, bar, governor, started)
+                epoch_loss, epoch_rows = _train_epoch(step, loader, plan.loss_denominators(hp.grad_accum), state, tally, bar,
+                                          governor, started, sums, None if checkpoint is None else save_mid_epoch,
+                                          rng)
             except Diverged as error:
                 if not state.best_epoch:
                     raise
@@ -271,6 +329,8 @@ def fit(model: nn.Module, train: TokenizedDataset, hp: Hyper, *, forward: Forwar
                                       "improved": False, "diverged": True})
                 _warn_stopped(epoch, error.detail, state, hp)
                 break
+            finally:
+                plan.skip, sums, rng = 0, EpochSums(), None
             if device.type == "cuda":
                 torch.cuda.synchronize(device)
             tally.seconds += time.perf_counter() - started
@@ -301,8 +361,9 @@ def fit(model: nn.Module, train: TokenizedDataset, hp: Hyper, *, forward: Forwar
                 best, state.best_score, state.best_epoch, state.stale_epochs = kept, score, epoch, 0
             else:
                 state.stale_epochs += 1
-                if hp.patience is not None and state.stale_epochs >= hp.patience:
-                    break
+            stopped = hp.patience is not None and state.stale_epochs >= hp.patience
+            if checkpoint is not None and checkpoint.due():
+                snapshot(EpochSums(), stopped_now=stopped or epoch == hp.epochs)
     except KeyboardInterrupt:  # Ctrl-C, or SIGTERM as the CLI turns it
         if not state.best_epoch:
             raise  # nothing kept yet: the run stops and writes nothing
@@ -324,7 +385,7 @@ def fit(model: nn.Module, train: TokenizedDataset, hp: Hyper, *, forward: Forwar
         seconds=tally.seconds,
         samples=tally.samples,
         tokens=tokens,
-        peak_memory_mb=peak_memory_mb(device),
+        peak_memory_mb=max(tally.peak_memory_mb, peak_memory_mb(device)),
         loss_curve=tally.curve,
         first_step_seconds=tally.first_step_seconds,
         first_step_samples=tally.first_step_samples,

@@ -1,0 +1,258 @@
+"""Training state saved beside the run's output while it trains, so a killed run (crash, kill -9, power loss) resumes
+where it stopped when the same command runs again.
+
+The state lives in a hidden sibling of ``--output``, ``.NAME.checkpoint/``: ``config.yaml`` (the resolved settings it
+belongs to), ``state.json`` (the loop's position, counters, schedule, RNG and what the run measured before training)
+and ``tensors-N.safetensors`` (trained weights, the kept epoch's weights, optimizer moments, RNG states). A save writes
+the new tensor file first and then replaces ``state.json``, which names it, in one rename: a kill at any moment
+leaves the previous complete state or the new one. The pipeline removes the folder once the run directory is written.
+
+``fit`` (``training/loop.py``) decides when a save is due and what goes in it (a ``Snapshot``); this module only
+stores and reads it back. Safetensors and JSON only: nothing is unpickled.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import os
+import random
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from lightft.errors import LightftError
+
+STATE = "state.json"
+VERSION = 1
+# Settings that do not change what a run computes: a run may resume with other values of these.
+NOT_SETTINGS = ("quiet", "checkpoint_minutes", "resume", "output")
+
+
+@dataclass
+class EpochSums:
+    """Where the running epoch stands: batches done, and the loss sums its curve and mean come from."""
+
+    steps: int = 0  # batches done in this epoch
+    loss: float = 0.0  # summed loss over the epoch's logged windows
+    rows: int = 0
+    running: float = 0.0  # summed loss since the last log
+    running_rows: int = 0
+    running_n: int = 0
+
+
+@dataclass
+class Snapshot:
+    """Everything ``fit`` needs to go on as if it had never stopped."""
+
+    state: dict  # TrainState as a dict
+    tally: dict  # Tally as a dict
+    sums: EpochSums
+    model: dict[str, torch.Tensor]  # the trainable tensors now
+    best: dict[str, torch.Tensor] | None  # the kept epoch's trainable tensors
+    optimizer: dict  # optimizer.state_dict()
+    scheduler: dict  # scheduler.state_dict()
+    hooks: tuple[dict[str, torch.Tensor], dict]  # a method's own loop state (AdaLoRA's importance scores)
+    rng: dict = field(default_factory=dict)  # rng_state()
+    stopped: bool = False  # the loop had ended (last epoch, patience, divergence): only testing and saving remain
+    extra: dict = field(default_factory=dict)  # what the pipeline measured before training (the baseline), wall time
+
+
+def rng_state() -> dict:
+    state = {"torch": torch.get_rng_state(), "python": random.getstate(), "numpy": np.random.get_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict) -> None:
+    torch.set_rng_state(state["torch"])
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def path_for(output: Path) -> Path:
+    """Where the training state of a run bound for ``output`` lives."""
+    output = Path(output)
+    return output.with_name(f".{output.name}.checkpoint")
+
+
+def settings(config: dict) -> dict:
+    return {k: v for k, v in config.items() if k not in NOT_SETTINGS}
+
+
+def differences(saved: dict, now: dict) -> list[str]:
+    """'lr 0.002 there, 0.001 here' for each setting that differs."""
+    a, b = settings(saved), settings(now)
+    return [f"{k.replace('_', '-')} {a.get(k)!r} there, {b.get(k)!r} here" for k in sorted(set(a) | set(b))
+            if a.get(k) != b.get(k)]
+
+
+class Checkpoint:
+    """The saved training state of one run (``path_for(output)``)."""
+
+    def __init__(self, path: Path, every_seconds: float | None = None, *, config: dict | None = None,
+                 extra: Callable[[], dict] = dict):
+        self.path = Path(path)
+        self.every_seconds = every_seconds  # None or <= 0: never save
+        self.config = config or {}  # the resolved settings, saved beside the state (what a resume must match)
+        self.extra = extra  # what the pipeline adds at each save (the baseline, the data fingerprint, wall time)
+        self.last_save = time.monotonic()
+        self.saves = 0
+
+    def start_clock(self) -> None:
+        """Count the interval from now (training starts)."""
+        self.last_save = time.monotonic()
+
+    # --- reading -------------------------------------------------------------------------------------------------
+    def exists(self) -> bool:
+        return (self.path / STATE).is_file()
+
+    def meta(self) -> dict:
+        """state.json, without the tensors; a one-line error when it is unreadable."""
+        try:
+            meta = json.loads((self.path / STATE).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as error:
+            raise self._damaged(f"{STATE} unreadable: {error}") from None
+        if not isinstance(meta, dict) or meta.get("version") != VERSION:
+            raise self._damaged(f"{STATE} is not a lightft training state of version {VERSION}")
+        return meta
+
+    def _damaged(self, what: str) -> LightftError:
+        return LightftError(f"the saved training state {self.path} is damaged ({what}); pass --no-resume to discard "
+                            "it and train from the start")
+
+    def load(self) -> Snapshot:
+        from safetensors import SafetensorError
+        from safetensors.torch import load_file
+
+        meta = self.meta()
+        try:
+            tensors = load_file(self.path / meta["tensors"])
+        except (OSError, SafetensorError, KeyError) as error:
+            raise self._damaged(f"tensors unreadable: {error}") from None
+
+        def group(prefix: str) -> dict[str, torch.Tensor]:
+            return {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+
+        optim = meta["optimizer"]
+        moments: dict[int, dict] = {}
+        for key, value in group("optim.").items():
+            index, name = key.split(".", 1)
+            moments.setdefault(int(index), {})[name] = value
+        for index, values in optim["scalars"].items():
+            moments.setdefault(int(index), {}).update(values)
+        groups = [{**g, "betas": tuple(g["betas"])} if "betas" in g else g for g in optim["param_groups"]]
+        rng = meta["rng"]
+        numpy_state = (rng["numpy"][0], group("rng.numpy")[""].numpy().astype(np.uint32), *rng["numpy"][1:])
+        python_state = (rng["python"][0], tuple(rng["python"][1]), rng["python"][2])
+        rng_state_ = {"torch": group("rng.torch")[""], "python": python_state, "numpy": numpy_state}
+        cuda = group("rng.cuda.")
+        if cuda:
+            rng_state_["cuda"] = [cuda[str(i)] for i in range(len(cuda))]
+        tally = dict(meta["tally"])
+        for key in ("curve", "clock"):
+            tally[key] = [tuple(x) for x in tally[key]]
+        return Snapshot(
+            state=meta["state"], tally=tally, sums=EpochSums(**meta["sums"]), model=group("model."),
+            best=group("best.") if meta["has_best"] else None,
+            optimizer={"state": moments, "param_groups": groups}, scheduler=meta["scheduler"],
+            hooks=(group("hooks."), meta["hooks"]), rng=rng_state_, stopped=meta["stopped"],
+            extra={**meta["extra"], "saved_at": meta.get("saved_at", "")},
+        )
+
+    # --- writing -------------------------------------------------------------------------------------------------
+    def due(self) -> bool:
+        return bool(self.every_seconds and self.every_seconds > 0
+                    and time.monotonic() - self.last_save >= self.every_seconds)
+
+    def save(self, snap: Snapshot) -> None:
+        """Write ``snap``: the new tensor file, then state.json naming it (one rename), then drop older tensor files."""
+        from safetensors.torch import save_file
+
+        from lightft.rundir import atomic_write_text, fsync_file
+
+        self.path.mkdir(parents=True, exist_ok=True)
+        tensors: dict[str, torch.Tensor] = {}
+        tensors.update({f"model.{k}": v for k, v in snap.model.items()})
+        if snap.best is not None:
+            tensors.update({f"best.{k}": v for k, v in snap.best.items()})
+        scalars: dict[str, dict] = {}
+        for index, values in snap.optimizer["state"].items():
+            for name, value in values.items():
+                if isinstance(value, torch.Tensor):
+                    tensors[f"optim.{index}.{name}"] = value
+                else:
+                    scalars.setdefault(str(index), {})[name] = value
+        tensors.update({f"hooks.{k}": v for k, v in snap.hooks[0].items()})
+        tensors["rng.torch"] = snap.rng["torch"]
+        for i, state in enumerate(snap.rng.get("cuda", [])):
+            tensors[f"rng.cuda.{i}"] = state
+        numpy_state = snap.rng["numpy"]
+        tensors["rng.numpy"] = torch.from_numpy(numpy_state[1].astype(np.int64))
+        name = f"tensors-{int(time.time() * 1000)}-{os.getpid()}.safetensors"
+        save_file({k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}, str(self.path / name))
+        fsync_file(self.path / name)
+        meta = {
+            "version": VERSION,
+            "tensors": name,
+            "saved_at": time.strftime("%Y-%m-%d %H:%M:%S"),
+            "state": snap.state,
+            "tally": snap.tally,
+            "sums": dataclasses.asdict(snap.sums),
+            "has_best": snap.best is not None,
+            "optimizer": {"param_groups": snap.optimizer["param_groups"], "scalars": scalars},
+            "scheduler": snap.scheduler,
+            "hooks": snap.hooks[1],
+            "rng": {"python": list(snap.rng["python"]), "numpy": [numpy_state[0], *numpy_state[2:]]},
+            "stopped": snap.stopped,
+            "extra": {**snap.extra, **self.extra()},
+        }
+        import yaml
+
+        atomic_write_text(self.path / "config.yaml", yaml.safe_dump(self.config, sort_keys=False))
+        atomic_write_text(self.path / STATE, json.dumps(meta, default=_jsonable) + "\n")
+        for old in self.path.glob("tensors-*.safetensors"):
+            if old.name != name:
+                with contextlib.suppress(OSError):
+                    old.unlink()
+        self.last_save = time.monotonic()
+        self.saves += 1
+
+    def discard(self) -> None:
+        shutil.rmtree(self.path, ignore_errors=True)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, torch.Tensor):
+        return value.item() if value.numel() == 1 else value.tolist()
+    if isinstance(value, (np.integer, np.floating)):
+        return value.item()
+    if isinstance(value, tuple):
+        return list(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def find_unfinished(parent: Path, prefix: str, config: dict) -> Path | None:
+    """The output of the newest unfinished run in ``parent`` whose name starts with ``prefix`` and whose settings
+    equal ``config``'s: a default ``--output`` holds the time, so the same command run again gets a new name."""
+    import yaml
+
+    found = []
+    for folder in Path(parent).glob(f".{prefix}*.checkpoint"):
+        with contextlib.suppress(OSError, ValueError, yaml.YAMLError):
+            saved = yaml.safe_load((folder / "config.yaml").read_text(encoding="utf-8"))
+            if isinstance(saved, dict) and (folder / STATE).is_file() and not differences(saved, config):
+                found.append((folder.stat().st_mtime, folder))
+    if not found:
+        return None
+    folder = max(found)[1]
+    return folder.with_name(folder.name[1:-len(".checkpoint")])

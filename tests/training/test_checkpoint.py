@@ -1,0 +1,215 @@
+"""Checkpoint/resume: a run stopped right after any save (mid-epoch, at an epoch's end, after its last epoch) and
+run again finishes with exactly the metrics of a run that never stopped; saving changes nothing; a saved state
+of other settings or other rows is refused with one line; a real kill -9 of `lightft train` resumes."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+import lightft
+from lightft.errors import LightftError, LightftWarning
+from lightft.training import checkpoint
+from lightft.training.checkpoint import Checkpoint
+from tests.conftest import synthetic_rows, write_jsonl
+
+EVERY_UPDATE = 1e-9  # --checkpoint-minutes: a save after every update and every epoch
+
+
+class Killed(BaseException):
+    """Stands for the process dying: nothing in lightft catches it."""
+
+
+SAVE = Checkpoint.save
+
+
+def kill_after_save(monkeypatch, n: int) -> None:
+    save, count = SAVE, [0]
+
+    def dying_save(self, snap):
+        save(self, snap)
+        count[0] += 1
+        if count[0] == n:
+            raise Killed
+
+    monkeypatch.setattr(Checkpoint, "save", dying_save)
+
+
+def figures(metrics: dict) -> dict:
+    """What a run measured, without its timings."""
+    def strip(d):
+        return {k: v for k, v in d.items() if k not in ("seconds", "samples_per_second")}
+
+    train = {k: metrics["train"][k] for k in ("loss_curve", "best_epoch", "samples", "epochs_run")}
+    return {"eval": strip(metrics["eval"]), "baseline": strip(metrics["baseline"]), "history": metrics["history"],
+            "validation": metrics["validation"], "train": train}
+
+
+_REFERENCE: dict = {}
+
+
+def reference(fast, tmp_path_factory, **kw) -> dict:
+    """The uninterrupted run's figures (cached per settings): saving after every update changes nothing."""
+    key = json.dumps(kw, sort_keys=True)
+    if key not in _REFERENCE:
+        root = tmp_path_factory.mktemp("reference")
+        saving = lightft.train(**{**fast, **kw, "output": str(root / "saving"), "checkpoint_minutes": EVERY_UPDATE})
+        plain = lightft.train(**{**fast, **kw, "output": str(root / "plain"), "checkpoint_minutes": 0})
+        assert figures(saving.metrics) == figures(plain.metrics)
+        assert not checkpoint.path_for(root / "saving").exists()  # removed once the run directory is written
+        _REFERENCE[key] = figures(plain.metrics)
+    return _REFERENCE[key]
+
+
+# 108 training rows (120 less the carved validation) in batches of 8: 14 batches an epoch, 2 epochs.
+# With grad_accum 1 a save follows each of an epoch's first 13 updates, then one after its validation (14, 28);
+# with grad_accum 2, 6 mid-epoch saves and one at the end (7, 14).
+@pytest.mark.parametrize("method,grad_accum,kill_at", [
+    ("lora", 1, 3),  # mid-epoch 1
+    ("lora", 1, 14),  # after epoch 1's validation
+    ("lora", 1, 28),  # after the last epoch: only testing and saving remain
+    ("lora", 2, 10),  # mid-epoch 2, accumulation windows
+    ("adalora", 1, 20),  # its rank allocator's importance scores travel with the state
+    ("full", 1, 16),
+])
+def test_a_run_killed_after_any_save_finishes_as_if_it_never_stopped(fast, tmp_path_factory, monkeypatch, method,
+                                                                     grad_accum, kill_at):
+    kw = {"method": method, "grad_accum": grad_accum}
+    want = reference(fast, tmp_path_factory, **kw)
+    run = {**fast, **kw, "checkpoint_minutes": EVERY_UPDATE}
+    kill_after_save(monkeypatch, kill_at)
+    with pytest.raises(Killed):
+        lightft.train(**run)
+    state = checkpoint.path_for(Path(fast["output"]))
+    assert not Path(fast["output"]).exists() and (state / "state.json").is_file()
+    assert {p.suffix for p in state.iterdir()} == {".json", ".yaml", ".safetensors"}  # nothing pickled
+    monkeypatch.setattr(Checkpoint, "save", SAVE)
+    with pytest.warns(LightftWarning, match="resuming the unfinished run"):
+        resumed = lightft.train(**run)
+    assert figures(resumed.metrics) == want
+    assert resumed.metrics["train"]["resumed"] and not state.exists()
+    assert "the run was resumed from its saved training state" in (resumed.path / "report.md").read_text()
+
+
+def test_token_budget_batches_resume_mid_epoch(fast, tmp_path_factory, monkeypatch):
+    kw = {"max_tokens": 96, "method": "lora"}
+    want = reference(fast, tmp_path_factory, **kw)
+    kill_after_save(monkeypatch, 5)
+    with pytest.raises(Killed):
+        lightft.train(**{**fast, **kw, "checkpoint_minutes": EVERY_UPDATE})
+    monkeypatch.setattr(Checkpoint, "save", SAVE)
+    with pytest.warns(LightftWarning, match="in epoch 1, after step 5"):
+        assert figures(lightft.train(**{**fast, **kw, "checkpoint_minutes": EVERY_UPDATE}).metrics) == want
+
+
+def stopped_run(fast, monkeypatch, **kw) -> dict:
+    run = {**fast, "method": "lora", "checkpoint_minutes": EVERY_UPDATE, **kw}
+    kill_after_save(monkeypatch, 4)
+    with pytest.raises(Killed):
+        lightft.train(**run)
+    monkeypatch.setattr(Checkpoint, "save", SAVE)
+    return run
+
+
+def test_a_saved_state_of_other_settings_is_refused_and_no_resume_discards_it(fast, monkeypatch):
+    run = stopped_run(fast, monkeypatch)
+    with pytest.raises(LightftError, match=r"unfinished run with other settings \(lr 0.001 there, 0.002 here\); run "
+                                           r"it with those settings to resume it, pass --no-resume"):
+        lightft.train(**{**run, "lr": 2e-3})
+    with pytest.warns(LightftWarning, match="--no-resume: discarded the saved state"):
+        fresh = lightft.train(**{**run, "lr": 2e-3, "resume": False})
+    assert "resumed" not in fresh.metrics["train"]
+    assert not checkpoint.path_for(Path(fast["output"])).exists()
+
+
+def test_settings_that_change_nothing_may_differ(fast, monkeypatch):
+    run = stopped_run(fast, monkeypatch)
+    with pytest.warns(LightftWarning, match="resuming"):
+        lightft.train(**{**run, "checkpoint_minutes": 30, "quiet": False})
+
+
+def test_a_saved_state_of_other_rows_is_refused(fast, monkeypatch, tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    write_jsonl(data / "train.jsonl", synthetic_rows(120, seed=1))
+    write_jsonl(data / "test.jsonl", synthetic_rows(40, seed=2))
+    run = stopped_run(fast, monkeypatch, data=str(data))
+    write_jsonl(data / "train.jsonl", synthetic_rows(120, seed=5))
+    with pytest.raises(LightftError, match="trained on other rows than --data .* holds now"):
+        lightft.train(**run)
+
+
+def test_a_damaged_state_is_one_line_error(fast, monkeypatch):
+    run = stopped_run(fast, monkeypatch)
+    state = checkpoint.path_for(Path(fast["output"]))
+    for tensors in state.glob("tensors-*.safetensors"):
+        tensors.write_bytes(b"not safetensors")
+    with pytest.raises(LightftError, match=r"saved training state .* is damaged \(tensors unreadable.*\); pass "
+                                           "--no-resume to discard it"):
+        lightft.train(**run)
+    (state / "state.json").write_text("{")
+    with pytest.raises(LightftError, match=r"is damaged \(state.json unreadable"):
+        lightft.train(**run)
+    with pytest.warns(LightftWarning, match="discarded"):
+        lightft.train(**{**run, "resume": False})
+
+
+def test_a_folder_left_by_a_kill_during_the_first_save_is_ignored(fast):
+    state = checkpoint.path_for(Path(fast["output"]))
+    state.mkdir()
+    (state / "tensors-1-1.safetensors").write_bytes(b"half")
+    run = lightft.train(**fast)
+    assert "resumed" not in run.metrics["train"] and not state.exists()
+
+
+def test_the_same_command_without_output_resumes_its_run(fast, monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    run = stopped_run(fast, monkeypatch, output=None)
+    (started,) = Path("runs").glob(".*.checkpoint")
+    time.sleep(1.1)  # the default name holds the time to the second
+    with pytest.warns(LightftWarning, match="resuming"):
+        resumed = lightft.train(**run)
+    assert resumed.path.name == started.name[1:-len(".checkpoint")]
+    assert list(Path("runs").iterdir()) == [resumed.path]
+
+
+def test_kill_9_then_the_same_command_resumes(tiny_model_dir, tmp_path):
+    """The real thing: SIGKILL to `lightft train` once a state is saved mid-run, then the same command again."""
+    data = tmp_path / "data"
+    data.mkdir()
+    write_jsonl(data / "train.jsonl", synthetic_rows(1500, seed=1))
+    write_jsonl(data / "test.jsonl", synthetic_rows(40, seed=2))
+    command = [sys.executable, "-m", "lightft", "train", "--model", str(tiny_model_dir), "--data", str(data),
+               "--epochs", "2", "--max-length", "32", "--quiet", "--no-baseline", "--lr", "1e-3"]
+    env = {**os.environ, "PYTHONWARNINGS": "default"}
+    whole = subprocess.run([*command, "--output", str(tmp_path / "whole"), "--checkpoint-minutes", "0"], env=env,
+                           capture_output=True, text=True, timeout=300)
+    assert whole.returncode == 0, whole.stderr
+
+    killed = [*command, "--output", str(tmp_path / "killed"), "--checkpoint-minutes", "0.002"]
+    state = checkpoint.path_for(tmp_path / "killed") / "state.json"
+    process = subprocess.Popen(killed, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and process.poll() is None:
+        if state.is_file() and json.loads(state.read_text())["state"]["step"] >= 30:
+            break
+        time.sleep(0.05)
+    assert process.poll() is None, "the run ended before it could be killed"
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    assert not (tmp_path / "killed").exists()
+
+    again = subprocess.run(killed, env=env, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr
+    assert "warning: resuming the unfinished run bound for" in again.stderr
+    want = json.loads((tmp_path / "whole" / "metrics.json").read_text())
+    got = json.loads((tmp_path / "killed" / "metrics.json").read_text())
+    assert got["train"]["resumed"][0]["step"] >= 30
+    assert {k: got[k] for k in ("history", "validation")} == {k: want[k] for k in ("history", "validation")}
+    assert got["eval"]["loss"] == want["eval"]["loss"] and got["train"]["loss_curve"] == want["train"]["loss_curve"]
+    assert not checkpoint.path_for(tmp_path / "killed").exists()
