@@ -8,6 +8,7 @@ The Python API mirrors the CLI::
     lightft.load(run.path).predict(["a great film", "a dull film"])
     lightft.load(run.path).predict(lightft.read_texts("reviews.csv"))   # what `predict --file` reads
     lightft.compare("baseline,lora,full", model=..., data=...)
+    lightft.export(run.path, "models/mine")   # a plain transformers model: transformers.pipeline loads it
 
 The names below are imported on first use, so ``import lightft`` (and ``lightft --help``) does not pay for
 torch and transformers until something needs them.
@@ -23,13 +24,14 @@ from lightft.errors import LightftError
 
 if typing.TYPE_CHECKING:
     from lightft.comparison import Comparison, compare
+    from lightft.exporting import export
     from lightft.pipeline import RunResult, evaluate, train
     from lightft.predict import Predictor, load, read_texts
 
 __version__ = "0.1.0"
 _LAZY = {"compare": "lightft.comparison", "Comparison": "lightft.comparison", "evaluate": "lightft.pipeline",
          "train": "lightft.pipeline", "RunResult": "lightft.pipeline", "load": "lightft.predict",
-         "Predictor": "lightft.predict", "read_texts": "lightft.predict"}
+         "Predictor": "lightft.predict", "read_texts": "lightft.predict", "export": "lightft.exporting"}
 __all__ = ["LightftError", "TrainConfig", *_LAZY]
 
 

@@ -213,3 +213,17 @@ def test_kill_9_then_the_same_command_resumes(tiny_model_dir, tmp_path):
     assert {k: got[k] for k in ("history", "validation")} == {k: want[k] for k in ("history", "validation")}
     assert got["eval"]["loss"] == want["eval"]["loss"] and got["train"]["loss_curve"] == want["train"]["loss_curve"]
     assert not checkpoint.path_for(tmp_path / "killed").exists()
+
+
+def test_a_save_that_fails_warns_once_and_training_goes_on(fast, monkeypatch):
+    import safetensors.torch
+
+    def full_disk(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(safetensors.torch, "save_file", full_disk)
+    with pytest.warns(LightftWarning, match=r"could not save the training state .* \(No space left on device\); "
+                                            "training goes on") as caught:
+        run = lightft.train(**{**fast, "checkpoint_minutes": EVERY_UPDATE})
+    assert len([w for w in caught if "could not save" in str(w.message)]) == 1
+    assert (run.path / "metrics.json").is_file() and not checkpoint.path_for(Path(fast["output"])).exists()

@@ -27,7 +27,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from lightft.errors import LightftError
+from lightft.errors import LightftError, warn_user
 
 STATE = "state.json"
 VERSION = 1
@@ -107,6 +107,7 @@ class Checkpoint:
         self.extra = extra  # what the pipeline adds at each save (the baseline, the data fingerprint, wall time)
         self.last_save = time.monotonic()
         self.saves = 0
+        self.failed = False
 
     def start_clock(self) -> None:
         """Count the interval from now (training starts)."""
@@ -175,7 +176,31 @@ class Checkpoint:
                     and time.monotonic() - self.last_save >= self.every_seconds)
 
     def save(self, snap: Snapshot) -> None:
-        """Write ``snap``: the new tensor file, then state.json naming it (one rename), then drop older tensor files."""
+        """Write ``snap``, or warn (once) when it cannot be written, a full disk say: training goes on, the last
+        complete state stays, and the next interval tries again. A state is a safety net, not worth the run."""
+        try:
+            self._write(snap)
+        except Exception as error:  # an OSError, or safetensors' own error type for the same (os error 28)
+            if not (isinstance(error, OSError) or type(error).__name__ == "SafetensorError"):
+                raise
+            if not self.failed:
+                warn_user(f"could not save the training state to {self.path} "
+                          f"({getattr(error, 'strerror', None) or error}); training goes on, and a kill now would "
+                          "lose the work since the last save")
+            self.failed = True
+            for partial in self.path.glob("tensors-*.safetensors"):
+                if partial.name != self._current():
+                    with contextlib.suppress(OSError):
+                        partial.unlink()
+        self.last_save = time.monotonic()
+
+    def _current(self) -> str | None:
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            return json.loads((self.path / STATE).read_text(encoding="utf-8")).get("tensors")
+        return None
+
+    def _write(self, snap: Snapshot) -> None:
+        """The new tensor file, then state.json naming it (one rename), then drop older tensor files."""
         from safetensors.torch import save_file
 
         from lightft.rundir import atomic_write_text, fsync_file
@@ -224,7 +249,6 @@ class Checkpoint:
             if old.name != name:
                 with contextlib.suppress(OSError):
                     old.unlink()
-        self.last_save = time.monotonic()
         self.saves += 1
 
     def discard(self) -> None:
