@@ -162,8 +162,8 @@ def build_parser() -> argparse.ArgumentParser:
                 "unless --lr is given), one run directory per method under --output, and write compare.md, "
                 "compare.json and compare.svg: accuracy, macro-F1, trainable parameters and share, train time, "
                 "samples/s, peak memory and the size of the saved weights. Finished runs under --output are reused "
-                "when their "
-                "settings match, so an interrupted comparison picks up where it stopped.")
+                "when their settings match, and a run killed part-way resumes from its saved training state "
+                "(--checkpoint-minutes), so an interrupted comparison picks up where it stopped.")
     p.add_argument("--methods", default="baseline,lora,full", metavar="LIST",
                    help="Comma-separated methods, 'baseline' for the untrained model, or 'all' (default: %(default)s).")
     add_config_flags(p, skip=("method", "baseline"), help_overrides={

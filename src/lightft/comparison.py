@@ -22,6 +22,7 @@ from lightft import rundir
 from lightft.config import TrainConfig
 from lightft.errors import LightftError, LightftWarning, Terminated, did_you_mean
 from lightft.methods import METHODS
+from lightft.html_report import markdown_to_html
 from lightft.plots import comparison_svg
 from lightft.report import human_bytes, markdown_table, settings_line
 
@@ -168,7 +169,11 @@ def compare(methods: str | list[str] = "baseline,lora,full", config: TrainConfig
                                f"train {method} again, or pass another --output")
         rundir.check_output_free(directory)
         if not cfg.quiet:
-            print(f"[compare] {i + 1}/{len(trained)}: {method}", file=sys.stderr)
+            from lightft.training.checkpoint import Checkpoint, path_for
+
+            saved = " (resuming its saved training state)" if child.resume and Checkpoint(path_for(directory)).exists() \
+                else ""
+            print(f"[compare] {i + 1}/{len(trained)}: {method}{saved}", file=sys.stderr)
         runs[method] = _run_child(child, directory)
 
     rows = []
@@ -185,11 +190,14 @@ def compare(methods: str | list[str] = "baseline,lora,full", config: TrainConfig
     shared = {k: v for k, v in cfg.to_dict().items() if k not in ("method", "output")}  # per-method runs hold those
     rundir.write_json(output / "compare.json", {"methods": names, "config": shared, "rows": rows})
     rundir.atomic_write_text(output / "compare.svg", comparison_svg(rows))
-    rundir.atomic_write_text(output / "compare.md", f"# lightft compare on {Path(cfg.data).name}\n\n"
-                             f"Model `{cfg.model}`, same data, seed and budget for every method: "
-                             f"{settings_line(cfg.to_dict(), per_method=False)}\n\n"
-                             f"{comparison_markdown(rows)}\n\n{NOTES}\n\n"
-                             "![accuracy vs trainable parameters and train time](compare.svg)\n")
+    page = (f"# lightft compare on {Path(cfg.data).name}\n\n"
+            f"Model `{cfg.model}`, same data, seed and budget for every method: "
+            f"{settings_line(cfg.to_dict(), per_method=False)}\n\n"
+            f"{comparison_markdown(rows)}\n\n{NOTES}\n\n"
+            "![accuracy vs trainable parameters and train time](compare.svg)\n")
+    rundir.atomic_write_text(output / "compare.md", page)
+    rundir.atomic_write_text(output / "compare.html", markdown_to_html(
+        page, title=f"lightft compare on {Path(cfg.data).name}", folder=output))
     return Comparison(output, rows)
 
 

@@ -28,6 +28,7 @@ from lightft.evaluation import evaluate_split
 from lightft.methods import count_parameters, get_method
 from lightft.model import Forward, head_module_names, load_model, load_tokenizer
 from lightft.model.load import cached_hub_id, check_max_length, looks_local
+from lightft.html_report import markdown_to_html
 from lightft.plots import training_svg
 from lightft.report import render_report
 from lightft.runtime import (
@@ -92,15 +93,18 @@ def default_output(cfg: TrainConfig) -> Path:
 
 
 def _saved_state(cfg: TrainConfig, output: Path) -> tuple[Checkpoint, Snapshot | None]:
-    """The training state of an unfinished run bound for ``output``, and what it holds if this run resumes it."""
+    """The training state for a run bound for ``output`` (locked for this process when there is one or saving is
+    on), and what it holds when this run resumes it. Other settings: a one-line error; ``--no-resume``: cleared."""
     ckpt = Checkpoint(checkpoint.path_for(output), cfg.checkpoint_minutes * 60, config=cfg.to_dict())
-    if not ckpt.path.exists():
+    ckpt.remove_leftovers()
+    if not ckpt.path.exists() and cfg.checkpoint_minutes <= 0:
         return ckpt, None
-    if not ckpt.exists():  # killed during its first save: nothing to resume
-        ckpt.discard()
+    ckpt.acquire(output)
+    if not ckpt.exists():  # a new run, or one killed before its first save finished: nothing to resume
+        ckpt.clear()
         return ckpt, None
     if not cfg.resume:
-        ckpt.discard()
+        ckpt.clear()
         warn_user(f"--no-resume: discarded the saved state of an unfinished run bound for {output}")
         return ckpt, None
     try:
@@ -109,10 +113,15 @@ def _saved_state(cfg: TrainConfig, output: Path) -> tuple[Checkpoint, Snapshot |
         saved = {}
     diffs = checkpoint.differences(saved, ckpt.config)
     if diffs:
+        ckpt.release()
         raise LightftError(f"{output} has the saved state of an unfinished run with other settings "
                            f"({'; '.join(diffs[:3])}); run it with those settings to resume it, pass --no-resume to "
                            "discard it and start over, or pass another --output")
-    return ckpt, ckpt.load()
+    try:
+        return ckpt, ckpt.load()
+    except LightftError:
+        ckpt.release()
+        raise
 
 
 def _environment(device: torch.device, precision: str) -> dict:
@@ -186,26 +195,42 @@ def train(config: TrainConfig | str | Path | None = None, **overrides) -> RunRes
     _warn_unused_method_flags(method, overrides)
     cfg.model, cfg.data = _absolute_if_local(cfg.model), _absolute_if_local(cfg.data)
     cfg.lr = cfg.lr if cfg.lr is not None else method.lr
-    unfinished = None
-    if not cfg.output:  # the same command again: its default name holds another time (--no-resume discards it)
-        unfinished = checkpoint.find_unfinished(Path("runs"), _default_prefix(cfg), cfg.to_dict())
-    output = Path(cfg.output) if cfg.output else unfinished or default_output(cfg)
-    cfg.output = str(output)
+    output = Path(cfg.output) if cfg.output else default_output(cfg)
+    explicit, cfg.output = bool(cfg.output), str(output)
     rundir.check_output_free(output)
-    ckpt, resume = _saved_state(cfg, output)
-    started = time.perf_counter() - (resume.extra.get("wall_seconds", 0.0) if resume else 0.0)
+    ckpt, resume = _saved_state(cfg, output) if explicit else (None, None)  # other settings: refused before any work
+    try:
+        session = Session(cfg)
+        fingerprint = session.splits.fingerprint()
+        if not explicit:  # the same command again: its default name holds another time
+            unfinished = checkpoint.find_unfinished(output.parent, _default_prefix(cfg), cfg.to_dict(), fingerprint)
+            output = unfinished or output
+            cfg.output = str(output)
+            ckpt, resume = _saved_state(cfg, output)
+        if resume is not None and resume.extra.get("fingerprint") != fingerprint:
+            raise LightftError(f"{output} has the saved state of an unfinished run trained on other rows than --data "
+                               f"{cfg.data} holds now (the files changed since); pass --no-resume to discard it and "
+                               "start over, or pass another --output")
+        return _train(cfg, method, output, session, fingerprint, ckpt, resume)
+    finally:
+        if ckpt is not None:
+            ckpt.close()  # a saved state stays for the same command; an empty folder goes
 
-    session = Session(cfg)
-    if resume is not None and resume.extra.get("fingerprint") != session.splits.fingerprint():
-        raise LightftError(f"{output} has the saved state of an unfinished run trained on other rows than --data "
-                           f"{cfg.data} holds now (the files changed since); pass --no-resume to discard it and start "
-                           "over, or pass another --output")
+
+def _train(cfg: TrainConfig, method, output: Path, session: Session, fingerprint: str, ckpt: Checkpoint,
+           resume: Snapshot | None) -> RunResult:
+    started = time.perf_counter() - (resume.extra.get("wall_seconds", 0.0) if resume else 0.0)
     if resume is not None:
         where = ("after its training (testing and saving remain)" if resume.stopped
                  else f"at the start of epoch {resume.state['epoch'] + 1}" if not resume.sums.steps
                  else f"in epoch {resume.state['epoch']}, after step {resume.state['step']}")
         warn_user(f"resuming the unfinished run bound for {output} {where}, from the state saved "
                   f"{resume.extra.get('saved_at')}; --no-resume starts over")
+        before = resume.extra.get("device"), resume.extra.get("precision")
+        if None not in before and before != (session.device.type, session.precision):
+            warn_user(f"the saved state trained on {before[0]} in {before[1]}, and this process goes on on "
+                      f"{session.device.type} in {session.precision}: the rest of the run computes with other numerics "
+                      "than a run that never stopped")
     for split in ("train", "validation", "test"):
         session.ids(split)
     model = load_model(cfg.model, session.splits.labels, seed=cfg.seed, max_length=cfg.max_length)
@@ -218,8 +243,9 @@ def train(config: TrainConfig | str | Path | None = None, **overrides) -> RunRes
         metrics["baseline"] = session.evaluate(model, "test", "baseline (untrained head) on test")
     resumed = [*(resume.extra.get("resumed", []) if resume else []),
                *([{"epoch": resume.state["epoch"], "step": resume.state["step"]}] if resume else [])]
-    ckpt.extra = lambda: {"baseline": metrics.get("baseline"), "fingerprint": session.splits.fingerprint(),
-                          "wall_seconds": time.perf_counter() - started, "resumed": resumed}
+    ckpt.extra = lambda: {"baseline": metrics.get("baseline"), "fingerprint": fingerprint, "resumed": resumed,
+                          "wall_seconds": time.perf_counter() - started, "device": session.device.type,
+                          "precision": session.precision}
     head = head_module_names(model)
     model = method.attach(model, cfg)
     _check_head_trains(model, head, cfg.method)
@@ -240,6 +266,9 @@ def train(config: TrainConfig | str | Path | None = None, **overrides) -> RunRes
         if ckpt.exists():
             warn_user(f"the training state saved last is kept in {ckpt.path}; the same command resumes from it")
         raise
+    except LightftError:  # diverged before any epoch was kept: resuming would diverge again, and the fix (another
+        ckpt.discard()    # --lr) is other settings, which a kept state would refuse
+        raise
     model = accelerator.unwrap_model(model)
     restore(model, result.best_state)
     hooks.finish(model)
@@ -257,17 +286,26 @@ def train(config: TrainConfig | str | Path | None = None, **overrides) -> RunRes
         method.save(model, staging)
         session.tokenizer.save_pretrained(str(staging))
         session.splits.labels.save(staging / rundir.LABELS)
-        cfg.save(staging / rundir.CONFIG)
+        _saved_config(cfg).save(staging / rundir.CONFIG)
         metrics["artifact"] = {"bytes": rundir.directory_size(staging)}
         metrics["wall_seconds"] = round(time.perf_counter() - started, 2)
         rundir.write_json(staging / rundir.METRICS, metrics)
-        rundir.atomic_write_text(staging / rundir.REPORT, render_report(metrics, cfg.to_dict()))
+        report = render_report(metrics, cfg.to_dict())
+        rundir.atomic_write_text(staging / rundir.REPORT, report)
         rundir.atomic_write_text(staging / rundir.PLOT, training_svg(metrics))
+        rundir.atomic_write_text(staging / rundir.REPORT_HTML, markdown_to_html(
+            report, title=f"lightft run: {cfg.method} on {session.splits.name}", folder=staging))
     if stage.final != output:  # output was taken while this run trained: it was saved beside it
         cfg.output = str(stage.final)
-        cfg.save(stage.final / rundir.CONFIG)
+        _saved_config(cfg).save(stage.final / rundir.CONFIG)
     ckpt.discard()  # the run is saved: its training state is no longer needed
     return RunResult(stage.final, metrics, cfg)
+
+
+def _saved_config(cfg: TrainConfig) -> TrainConfig:
+    """The config.yaml a run directory keeps: ``--no-resume`` was about this process's start, not the run, and a later
+    ``--config`` of it must not discard some other run's state."""
+    return dataclasses.replace(cfg, resume=True)
 
 
 def _warn_unused_method_flags(method, typed: dict) -> None:

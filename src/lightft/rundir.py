@@ -1,7 +1,7 @@
 """The run directory contract: created atomically, fully describing a run, readable back.
 
 A run directory holds ``config.yaml`` (resolved, re-runnable with ``--config``), ``labels.json``,
-``metrics.json``, ``report.md`` with ``training.svg`` (its curves), the tokenizer, and the weights: a peft adapter
+``metrics.json``, ``report.md`` with ``training.svg`` (its curves) and ``report.html`` (both in one page), the tokenizer, and the weights: a peft adapter
 (``adapter_config.json`` + ``adapter_model.safetensors``, head included), a safetensors subset of
 trained tensors (``trained.safetensors`` for head/bitfit), or a full model (``model.safetensors``).
 
@@ -29,6 +29,7 @@ CONFIG = "config.yaml"
 LABELS = "labels.json"
 METRICS = "metrics.json"
 REPORT = "report.md"
+REPORT_HTML = "report.html"
 PLOT = "training.svg"
 
 
@@ -68,6 +69,16 @@ def fsync_file(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def fsync_directory(path: Path) -> None:
+    """Flush a folder's entries (a rename into it) to disk, where the platform allows it."""
+    with contextlib.suppress(OSError):
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
 def write_json(path: Path, data: Any) -> None:

@@ -87,7 +87,7 @@ def test_a_run_killed_after_any_save_finishes_as_if_it_never_stopped(fast, tmp_p
         lightft.train(**run)
     state = checkpoint.path_for(Path(fast["output"]))
     assert not Path(fast["output"]).exists() and (state / "state.json").is_file()
-    assert {p.suffix for p in state.iterdir()} == {".json", ".yaml", ".safetensors"}  # nothing pickled
+    assert {p.suffix or p.name for p in state.iterdir()} == {".json", ".yaml", ".safetensors", "lock"}  # no pickle
     monkeypatch.setattr(Checkpoint, "save", SAVE)
     with pytest.warns(LightftWarning, match="resuming the unfinished run"):
         resumed = lightft.train(**run)
@@ -216,14 +216,81 @@ def test_kill_9_then_the_same_command_resumes(tiny_model_dir, tmp_path):
 
 
 def test_a_save_that_fails_warns_once_and_training_goes_on(fast, monkeypatch):
-    import safetensors.torch
-
-    def full_disk(*args, **kwargs):
+    def full_disk(self, snap):
+        self.path.mkdir(parents=True, exist_ok=True)
+        (self.path / "tensors-9-half.safetensors").write_bytes(b"half")
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(safetensors.torch, "save_file", full_disk)
+    monkeypatch.setattr(Checkpoint, "_write", full_disk)
     with pytest.warns(LightftWarning, match=r"could not save the training state .* \(No space left on device\); "
                                             "training goes on") as caught:
         run = lightft.train(**{**fast, "checkpoint_minutes": EVERY_UPDATE})
     assert len([w for w in caught if "could not save" in str(w.message)]) == 1
     assert (run.path / "metrics.json").is_file() and not checkpoint.path_for(Path(fast["output"])).exists()
+
+
+@pytest.mark.parametrize("method", ["prefix", "prompt"])
+def test_soft_prompt_methods_resume_too(fast, tmp_path_factory, monkeypatch, method):
+    """A resumed run skips the baseline evaluation, which used to switch the attention function as a side effect."""
+    want = reference(fast, tmp_path_factory, method=method)
+    kill_after_save(monkeypatch, 9)
+    with pytest.raises(Killed):
+        lightft.train(**{**fast, "method": method, "checkpoint_minutes": EVERY_UPDATE})
+    monkeypatch.setattr(Checkpoint, "save", SAVE)
+    with pytest.warns(LightftWarning, match="resuming"):
+        assert figures(lightft.train(**{**fast, "method": method, "checkpoint_minutes": EVERY_UPDATE}).metrics) == want
+
+
+def test_no_host_sync_per_update_while_no_save_is_due(fast, monkeypatch):
+    import torch
+
+    calls = [0]
+    item = torch.Tensor.item
+
+    def counting(self):
+        calls[0] += 1
+        return item(self)
+
+    monkeypatch.setattr(torch.Tensor, "item", counting)
+    lightft.train(**{**fast, "checkpoint_minutes": 0, "output": fast["output"] + "-off"})
+    off, calls[0] = calls[0], 0
+    lightft.train(**{**fast, "checkpoint_minutes": 10})
+    assert calls[0] == off
+
+
+def test_a_run_that_diverges_leaves_no_state_to_block_the_lower_rate(fast):
+    run = {**fast, "lr": 1e6, "max_grad_norm": 0, "checkpoint_minutes": EVERY_UPDATE}
+    with pytest.raises(LightftError, match="training diverged"):
+        lightft.train(**run)
+    assert not checkpoint.path_for(Path(fast["output"])).exists()
+    assert "resumed" not in lightft.train(**{**run, "lr": 1e-3, "max_grad_norm": 1.0}).metrics["train"]
+
+
+def test_two_runs_into_one_output_at_once_are_refused(fast):
+    state = Checkpoint(checkpoint.path_for(Path(fast["output"])))
+    state.acquire(Path(fast["output"]))  # another process training into it now
+    try:
+        with pytest.raises(LightftError, match="another lightft run is training into .* right now"):
+            lightft.train(**fast)
+    finally:
+        state.release()
+
+
+def test_without_output_finished_and_busy_states_are_passed_over(fast, monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    data = tmp_path / "my[set]"  # glob characters in the data's name
+    data.mkdir()
+    for split in ("train", "test"):
+        (data / f"{split}.jsonl").write_bytes((Path(fast["data"]) / f"{split}.jsonl").read_bytes())
+    run = stopped_run(fast, monkeypatch, output=None, data=str(data))
+    (state,) = Path("runs").glob(".*.checkpoint")
+    finished = Path("runs") / state.name[1:-len(".checkpoint")]
+    finished.mkdir()  # its run directory was written, and the process died removing the state
+    time.sleep(1.1)
+    result = lightft.train(**run)
+    assert "resumed" not in result.metrics["train"] and result.path != finished and not state.exists()
+
+
+def test_no_resume_is_not_written_into_the_runs_config(fast):
+    run = lightft.train(**{**fast, "resume": False})
+    assert "resume: true" in (run.path / "config.yaml").read_text()

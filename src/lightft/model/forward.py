@@ -51,7 +51,9 @@ class Forward:
             if device.type == "cpu" and fast_dropout_enabled():  # aten::bernoulli_ masks cost up to half a step
                 from lightft.model.fast_dropout import install_fast_dropout
 
-                install_fast_dropout(model, attention=not prompt_method)
+                # soft-prompt methods too: a baseline evaluation installs it on the model before they attach, and a
+                # run's numerics must not depend on whether it measured a baseline (a resumed run skips it)
+                install_fast_dropout(model)
         return cls(pad_token_id, use, position_offset_for(model) if use else 0,
                    ("default" if compile is True else compile) or None, max_length)
 

@@ -20,6 +20,7 @@ import os
 import random
 import shutil
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -30,6 +31,7 @@ import torch
 from lightft.errors import LightftError, warn_user
 
 STATE = "state.json"
+LOCK = "lock"
 VERSION = 1
 # Settings that do not change what a run computes: a run may resume with other values of these.
 NOT_SETTINGS = ("quiet", "checkpoint_minutes", "resume", "output")
@@ -64,19 +66,21 @@ class Snapshot:
     extra: dict = field(default_factory=dict)  # what the pipeline measured before training (the baseline), wall time
 
 
-def rng_state() -> dict:
+def rng_state(device: torch.device | None = None) -> dict:
+    """The generators a run draws from: torch's CPU one (and the training GPU's), Python's, numpy's."""
     state = {"torch": torch.get_rng_state(), "python": random.getstate(), "numpy": np.random.get_state()}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
+    if device is not None and device.type == "cuda":
+        state["cuda"] = [torch.cuda.get_rng_state(device)]
     return state
 
 
 def set_rng_state(state: dict) -> None:
+    """Restore ``rng_state``'s generators; a CUDA state goes to the current GPU (the one training now)."""
     torch.set_rng_state(state["torch"])
     random.setstate(state["python"])
     np.random.set_state(state["numpy"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
+    if state.get("cuda") and torch.cuda.is_available():
+        torch.cuda.set_rng_state(state["cuda"][0])
 
 
 def path_for(output: Path) -> Path:
@@ -108,6 +112,7 @@ class Checkpoint:
         self.last_save = time.monotonic()
         self.saves = 0
         self.failed = False
+        self._lock = None
 
     def start_clock(self) -> None:
         """Count the interval from now (training starts)."""
@@ -203,7 +208,7 @@ class Checkpoint:
         """The new tensor file, then state.json naming it (one rename), then drop older tensor files."""
         from safetensors.torch import save_file
 
-        from lightft.rundir import atomic_write_text, fsync_file
+        from lightft.rundir import atomic_write_text, fsync_directory, fsync_file
 
         self.path.mkdir(parents=True, exist_ok=True)
         tensors: dict[str, torch.Tensor] = {}
@@ -223,7 +228,7 @@ class Checkpoint:
             tensors[f"rng.cuda.{i}"] = state
         numpy_state = snap.rng["numpy"]
         tensors["rng.numpy"] = torch.from_numpy(numpy_state[1].astype(np.int64))
-        name = f"tensors-{int(time.time() * 1000)}-{os.getpid()}.safetensors"
+        name = f"tensors-{self.saves + 1}-{uuid.uuid4().hex[:12]}.safetensors"  # never the name state.json holds
         save_file({k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}, str(self.path / name))
         fsync_file(self.path / name)
         meta = {
@@ -245,6 +250,7 @@ class Checkpoint:
 
         atomic_write_text(self.path / "config.yaml", yaml.safe_dump(self.config, sort_keys=False))
         atomic_write_text(self.path / STATE, json.dumps(meta, default=_jsonable) + "\n")
+        fsync_directory(self.path)  # the rename is on disk before the tensor file it replaced is deleted
         for old in self.path.glob("tensors-*.safetensors"):
             if old.name != name:
                 with contextlib.suppress(OSError):
@@ -252,7 +258,65 @@ class Checkpoint:
         self.saves += 1
 
     def discard(self) -> None:
-        shutil.rmtree(self.path, ignore_errors=True)
+        """Remove the state: renamed away first (one step, so a kill during the removal of gigabytes cannot leave a
+        state that looks resumable), then deleted; the lock goes with it."""
+        gone = self.path.with_name(f"{self.path.name}.discarded-{uuid.uuid4().hex[:8]}")
+        try:
+            os.rename(self.path, gone)
+        except FileNotFoundError:
+            gone = None
+        except OSError:
+            gone = self.path
+        self.release()
+        if gone is not None:
+            shutil.rmtree(gone, ignore_errors=True)
+
+    # --- one run at a time -----------------------------------------------------------------------------------------
+    def acquire(self, output: Path) -> None:
+        """Hold the state's lock for this process (creating the folder): two identical commands started together
+        must not resume, save into and delete the same state."""
+        import fcntl
+
+        self.path.mkdir(parents=True, exist_ok=True)
+        handle = open(self.path / LOCK, "a+")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.close()
+            raise LightftError(f"another lightft run is training into {output} right now (its state {self.path} is "
+                               "locked); wait for it to finish, or pass another --output") from None
+        self._lock = handle
+
+    def clear(self) -> None:
+        """Remove what a save wrote (a state not to resume, or a half-written first one); keep the folder and lock."""
+        for name in (STATE, "config.yaml"):
+            with contextlib.suppress(FileNotFoundError):
+                (self.path / name).unlink()
+        for tensors in self.path.glob("tensors-*.safetensors"):
+            with contextlib.suppress(FileNotFoundError):
+                tensors.unlink()
+
+    def remove_leftovers(self) -> None:
+        """Folders a discard renamed away but was killed before deleting."""
+        import glob
+
+        for gone in self.path.parent.glob(f"{glob.escape(self.path.name)}.discarded-*"):
+            shutil.rmtree(gone, ignore_errors=True)
+
+    def close(self) -> None:
+        """This process is done with the state: keep it (unlocked) if it holds a saved state to resume, else remove
+        the folder, so a run that failed or stopped before its first save leaves nothing behind."""
+        if self._lock is None:
+            return
+        if self.exists():
+            self.release()
+        else:
+            self.discard()
+
+    def release(self) -> None:
+        handle, self._lock = getattr(self, "_lock", None), None
+        if handle is not None:
+            handle.close()
 
 
 def _jsonable(value: Any) -> Any:
@@ -265,18 +329,38 @@ def _jsonable(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
-def find_unfinished(parent: Path, prefix: str, config: dict) -> Path | None:
-    """The output of the newest unfinished run in ``parent`` whose name starts with ``prefix`` and whose settings
-    equal ``config``'s: a default ``--output`` holds the time, so the same command run again gets a new name."""
+def locked(folder: Path) -> bool:
+    """Whether a running lightft process holds ``folder``'s state."""
+    import fcntl
+
+    try:
+        with open(folder / LOCK, "a+") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return True
+    return False
+
+
+def find_unfinished(parent: Path, prefix: str, config: dict, fingerprint: str) -> Path | None:
+    """The output of the newest unfinished run in ``parent`` whose name starts with ``prefix``, whose settings equal
+    ``config``'s and whose data had ``fingerprint``: a default ``--output`` holds the time, so the same command run
+    again gets a new name. States whose run directory exists (killed while being removed) are removed; states a
+    running process holds are left alone."""
+    import glob
+
     import yaml
 
     found = []
-    for folder in Path(parent).glob(f".{prefix}*.checkpoint"):
+    for folder in Path(parent).glob(f".{glob.escape(prefix)}*.checkpoint"):
+        output = folder.with_name(folder.name[1:-len(".checkpoint")])
         with contextlib.suppress(OSError, ValueError, yaml.YAMLError):
+            if os.path.lexists(output):
+                if not locked(folder):
+                    Checkpoint(folder).discard()
+                continue
             saved = yaml.safe_load((folder / "config.yaml").read_text(encoding="utf-8"))
-            if isinstance(saved, dict) and (folder / STATE).is_file() and not differences(saved, config):
-                found.append((folder.stat().st_mtime, folder))
-    if not found:
-        return None
-    folder = max(found)[1]
-    return folder.with_name(folder.name[1:-len(".checkpoint")])
+            meta = json.loads((folder / STATE).read_text(encoding="utf-8"))
+            if isinstance(saved, dict) and not differences(saved, config) and not locked(folder) \
+                    and meta.get("extra", {}).get("fingerprint") == fingerprint:
+                found.append((folder.stat().st_mtime, output))
+    return max(found)[1] if found else None

@@ -170,11 +170,12 @@ class _Step:
 
 def _train_epoch(step: _Step, loader: DataLoader, denominators: list[float], state: TrainState, tally: Tally,
                  bar, governor: ThreadGovernor, started: float, sums: EpochSums,
-                 save: Callable[[EpochSums], None] | None = None, rng: dict | None = None) -> tuple[torch.Tensor, int]:
+                 checkpoint: Checkpoint | None = None, save: Callable[[EpochSums], None] | None = None,
+                 rng: dict | None = None) -> tuple[torch.Tensor, int]:
     """One pass over the epoch's batches (those after ``sums.steps`` when resuming); returns the summed loss and rows
     over it.
     The loss is read on the host every LOG_EVERY steps and at the end (``Diverged`` once it is nan/inf), never per
-    step. ``save(sums)`` is offered the state after each mid-epoch update when a checkpoint is due; ``rng`` (a
+    step. ``save(sums)`` gets the state after a mid-epoch update once ``checkpoint`` is due (a host sync then only); ``rng`` (a
     resumed run's saved RNG state) is restored at the first batch, where the saving run stood.
 
     The summed loss over a window's rows is divided by BatchPlan.loss_denominators (the window's rows, or a fixed
@@ -228,7 +229,8 @@ def _train_epoch(step: _Step, loader: DataLoader, denominators: list[float], sta
             epoch_rows += running_rows
             running.zero_()
             running_n, running_rows = 0, 0
-        if save is not None and updated and not accelerator.gradient_state.end_of_dataloader:
+        if checkpoint is not None and updated and not accelerator.gradient_state.end_of_dataloader \
+                and checkpoint.due():
             save(EpochSums(done, epoch_loss.item(), epoch_rows, running.item(), running_rows, running_n))
     epoch_loss += running
     epoch_rows += running_rows
@@ -273,6 +275,7 @@ def fit(model: nn.Module, train: TokenizedDataset, hp: Hyper, *, forward: Forwar
         optimizer.load_state_dict(resume.optimizer)
         scheduler.load_state_dict(resume.scheduler)
         hooks.load_state(*resume.hooks)
+        resume.model, resume.optimizer = {}, {}  # in place now: no second copy in host memory for the whole run
         if sums.steps:
             rng = resume.rng  # mid-epoch: restored at the epoch's first remaining batch
         else:
@@ -285,11 +288,10 @@ def fit(model: nn.Module, train: TokenizedDataset, hp: Hyper, *, forward: Forwar
                                                     "peak_memory_mb": max(tally.peak_memory_mb, peak_memory_mb(device))},
             sums=sums_now,
             model=trainable_state(accelerator.unwrap_model(model)), best=best, optimizer=optimizer.state_dict(),
-            scheduler=scheduler.state_dict(), hooks=hooks.state(), rng=rng_state(), stopped=stopped_now))
+            scheduler=scheduler.state_dict(), hooks=hooks.state(), rng=rng_state(device), stopped=stopped_now))
 
     def save_mid_epoch(sums_now: EpochSums) -> None:
-        if checkpoint.due():
-            snapshot(sums_now, elapsed=time.perf_counter() - started)
+        snapshot(sums_now, elapsed=time.perf_counter() - started)
 
     governor = ThreadGovernor(device)  # one CPU thread while other processes hold the cores
     governor.check()
@@ -316,8 +318,7 @@ def fit(model: nn.Module, train: TokenizedDataset, hp: Hyper, *, forward: Forwar
                 bar.set_postfix_str("compiling the model (a minute or more)", refresh=True)
             try:
                 epoch_loss, epoch_rows = _train_epoch(step, loader, plan.loss_denominators(hp.grad_accum), state, tally, bar,
-                                          governor, started, sums, None if checkpoint is None else save_mid_epoch,
-                                          rng)
+                                          governor, started, sums, checkpoint, save_mid_epoch, rng)
             except Diverged as error:
                 if not state.best_epoch:
                     raise
