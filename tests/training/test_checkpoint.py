@@ -147,6 +147,11 @@ def test_a_saved_state_of_other_rows_is_refused(fast, monkeypatch, tmp_path):
 def test_a_damaged_state_is_one_line_error(fast, monkeypatch):
     run = stopped_run(fast, monkeypatch)
     state = checkpoint.path_for(Path(fast["output"]))
+    meta = json.loads((state / "state.json").read_text())
+    (state / "state.json").write_text(json.dumps({k: v for k, v in meta.items() if k != "tally"}))
+    with pytest.raises(LightftError, match=r"is damaged \(state.json lacks what a resume needs"):
+        lightft.train(**run)
+    (state / "state.json").write_text(json.dumps(meta))
     for tensors in state.glob("tensors-*.safetensors"):
         tensors.write_bytes(b"not safetensors")
     with pytest.raises(LightftError, match=r"saved training state .* is damaged \(tensors unreadable.*\); pass "

@@ -142,9 +142,15 @@ class Checkpoint:
 
         meta = self.meta()
         try:
-            tensors = load_file(self.path / meta["tensors"])
-        except (OSError, SafetensorError, KeyError) as error:
+            tensors = load_file(self.path / Path(meta["tensors"]).name)
+        except (OSError, SafetensorError, KeyError, TypeError) as error:
             raise self._damaged(f"tensors unreadable: {error}") from None
+        try:
+            return self._snapshot(meta, tensors)
+        except (KeyError, TypeError, ValueError, IndexError) as error:
+            raise self._damaged(f"{STATE} lacks what a resume needs ({type(error).__name__}: {error})") from None
+
+    def _snapshot(self, meta: dict, tensors: dict[str, torch.Tensor]) -> Snapshot:
 
         def group(prefix: str) -> dict[str, torch.Tensor]:
             return {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
