@@ -60,3 +60,13 @@ def test_a_run_and_a_comparison_write_their_html_pages(fast, tmp_path):
     comparison = lightft.compare("baseline,head", **{**fast, "output": str(tmp_path / "cmp")})
     page = (comparison.path / "compare.html").read_text()
     assert parse(page).seen["svg"] >= 1 and "baseline" in page
+
+
+def test_a_label_with_a_pipe_stays_in_its_cell():
+    from lightft.report import markdown_table
+
+    table = markdown_table(["class", "F1"], [["x|y", "50%"], ["a\nb", "1"]])
+    assert table.splitlines()[2] == "| x\\|y | 50% |" and "| a b | 1 |" in table
+    tags = parse(markdown_to_html(table, title="t"))
+    page = markdown_to_html(table, title="t")
+    assert tags.seen["td"] == 4 and "<td>x|y</td><td>50%</td>" in page

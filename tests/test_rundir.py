@@ -113,3 +113,19 @@ def test_the_umask_is_read_without_changing_it(tmp_path, monkeypatch):
         assert (tmp_path / "a.txt").stat().st_mode & 0o777 == 0o640
     finally:
         os.umask(before)
+
+
+def test_staging_left_by_a_killed_process_is_removed_and_a_live_ones_kept(tmp_path):
+    import os
+
+    from lightft.rundir import staged_directory
+
+    output = tmp_path / "run"
+    dead = tmp_path / ".run.partial-999999999-abcd"  # above any pid_max: no such process
+    alive = tmp_path / f".run.partial-{os.getppid()}-efgh"
+    for folder in (dead, alive):
+        folder.mkdir()
+        (folder / "model.safetensors").write_bytes(b"half")
+    with staged_directory(output) as stage:
+        (stage.path / "metrics.json").write_text("{}")
+    assert not dead.exists() and alive.exists() and (output / "metrics.json").is_file()

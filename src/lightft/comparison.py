@@ -7,6 +7,7 @@ runs found in the output directory are reused, so an interrupted comparison resu
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import subprocess
@@ -90,6 +91,16 @@ def comparison_markdown(rows: list[dict[str, Any]]) -> str:
     ] for r in rows])
 
 
+def _die_with_parent() -> None:
+    """In the child, before it runs: on Linux, be killed when the comparison's process dies (kill -9 of compare
+    must not leave its method training on as an orphan that locks the run the next compare resumes)."""
+    import ctypes
+    import signal as signals
+
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(1, int(signals.SIGKILL))  # PR_SET_PDEATHSIG
+
+
 def _run_child(cfg: TrainConfig, directory: Path) -> dict:
     """Train one method in a child process and return its metrics."""
     config_file = directory.parent / f".{directory.name}.config.yaml"
@@ -97,7 +108,8 @@ def _run_child(cfg: TrainConfig, directory: Path) -> dict:
     try:
         env = {**os.environ, "PYTHONWARNINGS": "ignore"}
         with subprocess.Popen([sys.executable, "-m", "lightft", "train", "--config", str(config_file)], env=env,
-                              stdout=subprocess.DEVNULL if cfg.quiet else None) as done:  # errors still reach stderr
+                              stdout=subprocess.DEVNULL if cfg.quiet else None,  # errors still reach stderr
+                              preexec_fn=_die_with_parent) as done:
             try:
                 done.wait()
             except KeyboardInterrupt as interrupt:
@@ -152,6 +164,8 @@ def compare(methods: str | list[str] = "baseline,lora,full", config: TrainConfig
 
     runs: dict[str, dict] = {}
     fingerprint = session.splits.fingerprint()
+    for method in trained:  # a comparison killed before it cleaned up leaves its children's config files
+        (output / f".{method}.config.yaml").unlink(missing_ok=True)
     for i, method in enumerate(trained):
         directory = output / method
         want_baseline = BASELINE in names and not any("baseline" in r for r in runs.values())

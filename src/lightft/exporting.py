@@ -57,8 +57,8 @@ def _card(run: Path, predictor, metrics: dict, output: Path) -> str:
               f"{100 * ev['macro_f1']:.2f}%." if ev.get("n") else "")
     merged = "" if cfg.method == "full" else f" with its {cfg.method} weights folded into the base weights"
     return (f"# {run.name}\n\n"
-            f"A text classifier exported by lightft from the run `{run.name}`: `{cfg.model}` trained with "
-            f"`--method {cfg.method}`{merged}. {scores}\n\n"
+            f"A text classifier exported by lightft from the run `{run.name}`: `{cfg.model}` trained on "
+            f"`{Path(cfg.data.rstrip('/')).name}` with `--method {cfg.method}`{merged}. {scores}\n\n"
             f"Labels: {', '.join(f'`{n}`' for n in predictor.labels.names)}. Texts were cut at {cfg.max_length} "
             "tokens in training; `truncation=True` does the same.\n\n"
             "```python\nfrom transformers import pipeline\n\n"

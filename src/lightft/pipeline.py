@@ -7,6 +7,7 @@ step, so a failure never leaves a half-written run and a finished run is never h
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import os
 import platform
 import time
@@ -39,7 +40,7 @@ from lightft.runtime import (
     store_frozen_in_bf16,
 )
 from lightft.training import Hyper, checkpoint, fit
-from lightft.training.checkpoint import Checkpoint, Snapshot
+from lightft.training.checkpoint import Checkpoint, Snapshot, StateLocked
 from lightft.training.loop import restore
 
 
@@ -109,14 +110,16 @@ def _saved_state(cfg: TrainConfig, output: Path) -> tuple[Checkpoint, Snapshot |
         return ckpt, None
     try:
         saved = TrainConfig.load(ckpt.path / rundir.CONFIG).to_dict()
-    except LightftError:
-        saved = {}
-    diffs = checkpoint.differences(saved, ckpt.config)
+    except LightftError as error:
+        ckpt.release()
+        raise ckpt._damaged(f"{rundir.CONFIG}: {error}") from None
+    diffs = checkpoint.differences(saved, ckpt.config, _unused_options(cfg.method))
     if diffs:
         ckpt.release()
+        more = f" and {len(diffs) - 3} more" if len(diffs) > 3 else ""
         raise LightftError(f"{output} has the saved state of an unfinished run with other settings "
-                           f"({'; '.join(diffs[:3])}); run it with those settings to resume it, pass --no-resume to "
-                           "discard it and start over, or pass another --output")
+                           f"({'; '.join(diffs[:3])}{more}); run it with those settings to resume it, pass --no-resume "
+                           "to discard it and start over, or pass another --output")
     try:
         return ckpt, ckpt.load()
     except LightftError:
@@ -203,10 +206,17 @@ def train(config: TrainConfig | str | Path | None = None, **overrides) -> RunRes
         session = Session(cfg)
         fingerprint = session.splits.fingerprint()
         if not explicit:  # the same command again: its default name holds another time
-            unfinished = checkpoint.find_unfinished(output.parent, _default_prefix(cfg), cfg.to_dict(), fingerprint)
-            output = unfinished or output
-            cfg.output = str(output)
-            ckpt, resume = _saved_state(cfg, output)
+            unfinished = checkpoint.find_unfinished(output.parent, _default_prefix(cfg), cfg.to_dict(), fingerprint,
+                                                    _unused_options(cfg.method))
+            base, output = output, unfinished or output
+            names = (base.with_name(f"{base.name}-{n}") for n in itertools.count(2))
+            while True:
+                cfg.output = str(output)
+                try:
+                    ckpt, resume = _saved_state(cfg, output)
+                    break
+                except StateLocked:  # another run started in the same second: this one takes the next free name
+                    output = next(name for name in names if not os.path.lexists(name))
         if resume is not None and resume.extra.get("fingerprint") != fingerprint:
             raise LightftError(f"{output} has the saved state of an unfinished run trained on other rows than --data "
                                f"{cfg.data} holds now (the files changed since); pass --no-resume to discard it and "
@@ -257,18 +267,33 @@ def _train(cfg: TrainConfig, method, output: Path, session: Session, fingerprint
                select=cfg.select, patience=cfg.patience, seed=cfg.seed, max_tokens=cfg.max_tokens,
                group_by_length=cfg.group_by_length)
     try:
-        result = fit(model, TokenizedDataset(session.ids("train"), session.splits.train.labels), hp,
-                     forward=session.forward_for(model, training=True),
-                     validate=lambda m: session.evaluate(m, "validation", "validating"),
-                     accelerator=accelerator, quiet=cfg.quiet, hooks=hooks,
-                     checkpoint=ckpt if cfg.checkpoint_minutes > 0 else None, resume=resume)
-    except KeyboardInterrupt:  # before any epoch was kept: nothing is saved as a run, but the state is kept
-        if ckpt.exists():
-            warn_user(f"the training state saved last is kept in {ckpt.path}; the same command resumes from it")
-        raise
+        try:
+            result = fit(model, TokenizedDataset(session.ids("train"), session.splits.train.labels), hp,
+                         forward=session.forward_for(model, training=True),
+                         validate=lambda m: session.evaluate(m, "validation", "validating"),
+                         accelerator=accelerator, quiet=cfg.quiet, hooks=hooks,
+                         checkpoint=ckpt if cfg.checkpoint_minutes > 0 else None, resume=resume)
+        except KeyboardInterrupt:  # before any epoch was kept: no run is written, a saved state stays
+            _note_kept_state(ckpt)
+            raise
     except LightftError:  # diverged before any epoch was kept: resuming would diverge again, and the fix (another
         ckpt.discard()    # --lr) is other settings, which a kept state would refuse
         raise
+    try:
+        return _test_and_save(cfg, method, output, session, ckpt, accelerator, model, hooks, result, metrics,
+                              params, resumed, started)
+    except KeyboardInterrupt:  # while testing or saving: the state saved at the end of training is kept
+        _note_kept_state(ckpt)
+        raise
+
+
+def _note_kept_state(ckpt: Checkpoint) -> None:
+    if ckpt.exists():
+        warn_user(f"the training state saved last is kept in {ckpt.path}; the same command resumes from it")
+
+
+def _test_and_save(cfg, method, output, session, ckpt, accelerator, model, hooks, result, metrics, params, resumed,
+                   started) -> RunResult:
     model = accelerator.unwrap_model(model)
     restore(model, result.best_state)
     hooks.finish(model)
@@ -300,6 +325,14 @@ def _train(cfg: TrainConfig, method, output: Path, session: Session, fingerprint
         _saved_config(cfg).save(stage.final / rundir.CONFIG)
     ckpt.discard()  # the run is saved: its training state is no longer needed
     return RunResult(stage.final, metrics, cfg)
+
+
+def _unused_options(method: str) -> tuple[str, ...]:
+    """Method flags ``method`` does not read: a typed ``--vera-rank`` changes nothing in a LoRA run."""
+    from lightft.methods import METHODS
+
+    used = set(get_method(method).options)
+    return tuple(sorted({o for m in METHODS.values() for o in m.options} - used))
 
 
 def _saved_config(cfg: TrainConfig) -> TrainConfig:

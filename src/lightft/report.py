@@ -33,9 +33,14 @@ def human_bytes(n: int | None) -> str:
     return f"{n:.1f} GB"
 
 
+def _cell(value: Any) -> str:
+    """A table cell: a '|' in a label would start a new column, a line break end the row."""
+    return " ".join(str(value).split("\n")).replace("|", "\\|")
+
+
 def markdown_table(headers: list[str], rows: list[list[Any]]) -> str:
-    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
-    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    lines = ["| " + " | ".join(_cell(h) for h in headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
+    lines += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in rows]
     return "\n".join(lines)
 
 

@@ -132,6 +132,23 @@ def _move_into_place(staging: Path, output: Path) -> Path:
     raise AssertionError("unreachable")
 
 
+def _remove_dead_staging(output: Path) -> None:
+    """Staging folders for ``output`` whose process is gone (killed with SIGKILL while writing): they hold a half-
+    written run nobody will finish. The creator's pid is in the name; folders of live processes stay."""
+    import glob
+
+    for folder in output.parent.glob(f".{glob.escape(output.name)}.partial-*-*"):
+        pid = folder.name[len(f".{output.name}.partial-"):].split("-", 1)[0]
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(folder, ignore_errors=True)
+        except OSError:  # alive, another user's
+            pass
+
+
 @contextlib.contextmanager
 def staged_directory(output: Path) -> Iterator[Staging]:
     """Yield a hidden staging directory that becomes ``output`` only if the block succeeds.
@@ -140,7 +157,8 @@ def staged_directory(output: Path) -> Iterator[Staging]:
     run goes to ``output-2`` (or the next free number) with a warning instead of being thrown away."""
     output = Path(output)  # checked free by the caller before its work (check_output_free)
     output.parent.mkdir(parents=True, exist_ok=True)
-    stage = Staging(Path(tempfile.mkdtemp(dir=output.parent, prefix=f".{output.name}.partial-")), output)
+    _remove_dead_staging(output)
+    stage = Staging(Path(tempfile.mkdtemp(dir=output.parent, prefix=f".{output.name}.partial-{os.getpid()}-")), output)
     os.chmod(stage.path, 0o777 & ~_umask())
     try:
         yield stage

@@ -299,3 +299,44 @@ def test_without_output_finished_and_busy_states_are_passed_over(fast, monkeypat
 def test_no_resume_is_not_written_into_the_runs_config(fast):
     run = lightft.train(**{**fast, "resume": False})
     assert "resume: true" in (run.path / "config.yaml").read_text()
+
+
+def test_an_interrupt_while_testing_keeps_the_trained_state(fast, monkeypatch):
+    """Training over, the test split being scored: Ctrl-C must not cost the trained model."""
+    from lightft import pipeline
+    from lightft.training import loop
+
+    monkeypatch.setattr(loop, "FINAL_SAVE_SECONDS", 0)  # the tiny run trains for less than the minute it takes
+    evaluate = pipeline.Session.evaluate
+
+    def interrupted_test(self, model, split, desc):
+        if desc.startswith("testing"):
+            raise KeyboardInterrupt
+        return evaluate(self, model, split, desc)
+
+    monkeypatch.setattr(pipeline.Session, "evaluate", interrupted_test)
+    with pytest.warns(LightftWarning, match="the training state saved last is kept"), pytest.raises(KeyboardInterrupt):
+        lightft.train(**fast)
+    monkeypatch.setattr(pipeline.Session, "evaluate", evaluate)
+    with pytest.warns(LightftWarning, match="after its training \\(testing and saving remain\\)"):
+        lightft.train(**fast)
+
+
+def test_runs_started_in_the_same_second_without_output_take_their_own_names(fast, monkeypatch, tmp_path):
+    from lightft import pipeline
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(pipeline, "default_output", lambda cfg: Path("runs") / "data-lora-20260101-000000")
+    other = Checkpoint(checkpoint.path_for(Path("runs") / "data-lora-20260101-000000"))
+    other.acquire(Path("x"))  # the run that started first, still training
+    try:
+        run = lightft.train(**{**fast, "output": None, "seed": 3})
+    finally:
+        other.release()
+    assert run.path == Path("runs") / "data-lora-20260101-000000-2"
+
+
+def test_a_state_with_settings_typed_for_other_methods_resumes(fast, monkeypatch):
+    run = stopped_run(fast, monkeypatch)
+    with pytest.warns(LightftWarning, match="resuming"):
+        lightft.train(**{**run, "vera_rank": 128})  # lora does not read --vera-rank

@@ -93,11 +93,15 @@ def settings(config: dict) -> dict:
     return {k: v for k, v in config.items() if k not in NOT_SETTINGS}
 
 
-def differences(saved: dict, now: dict) -> list[str]:
-    """'lr 0.002 there, 0.001 here' for each setting that differs."""
+def differences(saved: dict, now: dict, unused: tuple[str, ...] = ()) -> list[str]:
+    """'lr 0.002 there, 0.001 here' for each setting that differs (``unused``: settings the method does not read)."""
     a, b = settings(saved), settings(now)
     return [f"{k.replace('_', '-')} {a.get(k)!r} there, {b.get(k)!r} here" for k in sorted(set(a) | set(b))
-            if a.get(k) != b.get(k)]
+            if a.get(k) != b.get(k) and k not in unused]
+
+
+class StateLocked(LightftError):
+    """Another process holds the state of a run bound for the same output."""
 
 
 class Checkpoint:
@@ -182,9 +186,12 @@ class Checkpoint:
         )
 
     # --- writing -------------------------------------------------------------------------------------------------
-    def due(self) -> bool:
-        return bool(self.every_seconds and self.every_seconds > 0
-                    and time.monotonic() - self.last_save >= self.every_seconds)
+    def due(self, seconds: float | None = None) -> bool:
+        """Whether the interval (or ``seconds``, when saving is on at all) has passed since the last save."""
+        if not (self.every_seconds and self.every_seconds > 0):
+            return False
+        interval = self.every_seconds if seconds is None else min(self.every_seconds, seconds)
+        return time.monotonic() - self.last_save >= interval
 
     def save(self, snap: Snapshot) -> None:
         """Write ``snap``, or warn (once) when it cannot be written, a full disk say: training goes on, the last
@@ -289,8 +296,8 @@ class Checkpoint:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
             handle.close()
-            raise LightftError(f"another lightft run is training into {output} right now (its state {self.path} is "
-                               "locked); wait for it to finish, or pass another --output") from None
+            raise StateLocked(f"another lightft run is training into {output} right now (its state {self.path} is "
+                              "locked); wait for it to finish, or pass another --output") from None
         self._lock = handle
 
     def clear(self) -> None:
@@ -347,7 +354,8 @@ def locked(folder: Path) -> bool:
     return False
 
 
-def find_unfinished(parent: Path, prefix: str, config: dict, fingerprint: str) -> Path | None:
+def find_unfinished(parent: Path, prefix: str, config: dict, fingerprint: str,
+                    unused: tuple[str, ...] = ()) -> Path | None:
     """The output of the newest unfinished run in ``parent`` whose name starts with ``prefix``, whose settings equal
     ``config``'s and whose data had ``fingerprint``: a default ``--output`` holds the time, so the same command run
     again gets a new name. States whose run directory exists (killed while being removed) are removed; states a
@@ -360,13 +368,13 @@ def find_unfinished(parent: Path, prefix: str, config: dict, fingerprint: str) -
     for folder in Path(parent).glob(f".{glob.escape(prefix)}*.checkpoint"):
         output = folder.with_name(folder.name[1:-len(".checkpoint")])
         with contextlib.suppress(OSError, ValueError, yaml.YAMLError):
-            if os.path.lexists(output):
+            if os.path.lexists(output) or not (folder / STATE).is_file():  # finished, or killed before a save
                 if not locked(folder):
                     Checkpoint(folder).discard()
                 continue
             saved = yaml.safe_load((folder / "config.yaml").read_text(encoding="utf-8"))
             meta = json.loads((folder / STATE).read_text(encoding="utf-8"))
-            if isinstance(saved, dict) and not differences(saved, config) and not locked(folder) \
+            if isinstance(saved, dict) and not differences(saved, config, unused) and not locked(folder) \
                     and meta.get("extra", {}).get("fingerprint") == fingerprint:
                 found.append((folder.stat().st_mtime, output))
     return max(found)[1] if found else None

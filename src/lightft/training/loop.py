@@ -34,6 +34,7 @@ from lightft.training.checkpoint import Checkpoint, EpochSums, Snapshot, rng_sta
 from lightft.training.optim import build_optimizer, linear_warmup_decay
 
 LOG_EVERY = 20
+FINAL_SAVE_SECONDS = 60  # training since the last save that the end of training saves (see fit)
 
 
 @dataclass
@@ -363,8 +364,11 @@ def fit(model: nn.Module, train: TokenizedDataset, hp: Hyper, *, forward: Forwar
             else:
                 state.stale_epochs += 1
             stopped = hp.patience is not None and state.stale_epochs >= hp.patience
-            if checkpoint is not None and checkpoint.due():
-                snapshot(EpochSums(), stopped_now=stopped or epoch == hp.epochs)
+            last = stopped or epoch == hp.epochs
+            # after the last epoch, a minute of training is worth a save: testing a large split can take minutes,
+            # and an interrupt or a kill then must not cost the trained model
+            if checkpoint is not None and (checkpoint.due() or (last and checkpoint.due(FINAL_SAVE_SECONDS))):
+                snapshot(EpochSums(), stopped_now=last)
     except KeyboardInterrupt:  # Ctrl-C, or SIGTERM as the CLI turns it
         if not state.best_epoch:
             raise  # nothing kept yet: the run stops and writes nothing
