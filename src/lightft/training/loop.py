@@ -174,10 +174,9 @@ def _train_epoch(step: _Step, loader: DataLoader, denominators: list[float], sta
                  checkpoint: Checkpoint | None = None, save: Callable[[EpochSums], None] | None = None,
                  rng: dict | None = None) -> tuple[torch.Tensor, int]:
     """One pass over the epoch's batches (those after ``sums.steps`` when resuming); returns the summed loss and rows
-    over it.
-    The loss is read on the host every LOG_EVERY steps and at the end (``Diverged`` once it is nan/inf), never per
-    step. ``save(sums)`` gets the state after a mid-epoch update once ``checkpoint`` is due (a host sync then only); ``rng`` (a
-    resumed run's saved RNG state) is restored at the first batch, where the saving run stood.
+    over it. The loss is read on the host every LOG_EVERY steps and at the end (``Diverged`` once it is nan/inf),
+    never per step. ``save(sums)`` gets the state after a mid-epoch update once ``checkpoint`` is due (only then a
+    host sync); ``rng`` (a resumed run's saved RNG state) is restored at the first batch, where the saving run stood.
 
     The summed loss over a window's rows is divided by BatchPlan.loss_denominators (the window's rows, or a fixed
     mean with token budgets); accelerate divides what it back-propagates by grad_accum, which the factor undoes. A
