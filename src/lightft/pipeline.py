@@ -112,7 +112,7 @@ def _saved_state(cfg: TrainConfig, output: Path) -> tuple[Checkpoint, Snapshot |
         saved = TrainConfig.load(ckpt.path / rundir.CONFIG).to_dict()
     except LightftError as error:
         ckpt.release()
-        raise ckpt._damaged(f"{rundir.CONFIG}: {error}") from None
+        raise ckpt.damaged(f"{rundir.CONFIG}: {error}") from None
     diffs = checkpoint.differences(saved, ckpt.config, _unused_options(cfg.method))
     if diffs:
         ckpt.release()

@@ -131,12 +131,12 @@ class Checkpoint:
         try:
             meta = json.loads((self.path / STATE).read_text(encoding="utf-8"))
         except (OSError, ValueError) as error:
-            raise self._damaged(f"{STATE} unreadable: {error}") from None
+            raise self.damaged(f"{STATE} unreadable: {error}") from None
         if not isinstance(meta, dict) or meta.get("version") != VERSION:
-            raise self._damaged(f"{STATE} is not a lightft training state of version {VERSION}")
+            raise self.damaged(f"{STATE} is not a lightft training state of version {VERSION}")
         return meta
 
-    def _damaged(self, what: str) -> LightftError:
+    def damaged(self, what: str) -> LightftError:
         return LightftError(f"the saved training state {self.path} is damaged ({what}); pass --no-resume to discard "
                             "it and train from the start")
 
@@ -148,11 +148,11 @@ class Checkpoint:
         try:
             tensors = load_file(self.path / Path(meta["tensors"]).name)
         except (OSError, SafetensorError, KeyError, TypeError) as error:
-            raise self._damaged(f"tensors unreadable: {error}") from None
+            raise self.damaged(f"tensors unreadable: {error}") from None
         try:
             return self._snapshot(meta, tensors)
         except (KeyError, TypeError, ValueError, IndexError) as error:
-            raise self._damaged(f"{STATE} lacks what a resume needs ({type(error).__name__}: {error})") from None
+            raise self.damaged(f"{STATE} lacks what a resume needs ({type(error).__name__}: {error})") from None
 
     def _snapshot(self, meta: dict, tensors: dict[str, torch.Tensor]) -> Snapshot:
 
