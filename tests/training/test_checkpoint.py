@@ -340,3 +340,10 @@ def test_a_state_with_settings_typed_for_other_methods_resumes(fast, monkeypatch
     run = stopped_run(fast, monkeypatch)
     with pytest.warns(LightftWarning, match="resuming"):
         lightft.train(**{**run, "vera_rank": 128})  # lora does not read --vera-rank
+
+
+def test_a_state_without_its_config_is_damaged_not_other_settings(fast, monkeypatch):
+    run = stopped_run(fast, monkeypatch)
+    (checkpoint.path_for(Path(fast["output"])) / "config.yaml").unlink()
+    with pytest.raises(LightftError, match=r"is damaged \(config.yaml: config file .* not found.*\); pass --no-resume"):
+        lightft.train(**run)
