@@ -75,3 +75,10 @@ def test_virtual_token_methods_are_refused_with_the_way_out(fast, tmp_path):
                                            "predict with `lightft predict`"):
         lightft.export(run.path, tmp_path / "m")
     assert not (tmp_path / "m").exists()
+
+
+def test_base_model_is_not_used_for_a_full_run(fast, tmp_path):
+    run = lightft.train(method="full", **{**fast, "epochs": 1})
+    with pytest.warns(lightft.errors.LightftWarning, match="--base-model .* is not used: a full run holds every weight"):
+        out = lightft.export(run.path, tmp_path / "m", base_model=tmp_path / "nowhere")
+    assert (out / "model.safetensors").is_file()

@@ -37,13 +37,17 @@ class Predictor:
         self.labels = LabelMap.load(self.path / rundir.LABELS)
         self.method = get_method(self.config.method)
         trained_on = self.config.model
+        if base_model is not None and not self.method.needs_base:
+            warnings.warn(f"--base-model {base_model} is not used: a {self.method.name} run holds every weight itself",
+                          LightftWarning, stacklevel=3)
+            base_model = None
         if base_model is not None:  # the base model moved since training
             resolve_model(str(base_model), "--base-model")
             self.config.model = str(Path(base_model).expanduser().resolve()) if Path(base_model).expanduser().exists() \
                 else str(base_model)
         elif self.method.needs_base and looks_local(self.config.model) and not Path(self.config.model).exists():
             raise LightftError(f"the base model of run {self.path} was {self.config.model}, which is not there any "
-                               "more; pass where it is now with --base-model (lightft.load(run, base_model=...))")
+                               "more; pass where it is now with --base-model (base_model=... in Python)")
         self.device = torch.device(device) if device else default_device()
         if precision is not None:  # e.g. fp32 for logits equal to plain transformers/peft
             if precision not in PRECISION_CHOICES:
