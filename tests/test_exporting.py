@@ -56,9 +56,13 @@ def test_export_from_the_cli_and_its_bad_input(fast, tmp_path, capsys):
         main(["export", str(run.path), "--output", str(tmp_path / "m")])
     assert exit_.value.code == 0
     assert "transformers.pipeline" in capsys.readouterr().out and (tmp_path / "m" / "model.safetensors").is_file()
+    (tmp_path / "other").mkdir()  # another run's directory
+    for name in ("config.yaml", "labels.json"):
+        (tmp_path / "other" / name).write_text("{}")
     for argv, message in [
         (["export", str(run.path), "--output", str(tmp_path / "m")], "already exists; pass a new --output"),
         (["export", str(run.path), "--output", str(run.path / "inner")], "is inside the run directory"),
+        (["export", str(run.path), "--output", str(tmp_path / "other" / "x")], "inside the run directory .*other;"),
         (["export", str(tmp_path / "nope"), "--output", str(tmp_path / "m2")], "run directory .* not found"),
     ]:
         with pytest.raises(SystemExit) as exit_:

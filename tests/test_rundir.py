@@ -88,8 +88,11 @@ def test_runs_finishing_into_one_name_at_once_all_land(tmp_path):
 
 def test_a_dangling_symlink_at_the_output_is_taken(tmp_path):
     (tmp_path / "run").symlink_to(tmp_path / "gone")
-    with pytest.raises(LightftError, match=r"output directory .*run already exists"):
+    with pytest.raises(LightftError, match=r"output path .*run already exists"):
         rundir.check_output_free(tmp_path / "run")
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(LightftError, match=r"output file .*file already exists; pass a new --output"):
+        rundir.check_output_free(tmp_path / "file")
 
 
 def test_a_run_that_started_while_the_output_existed_still_lands_beside_it(tmp_path):

@@ -28,8 +28,11 @@ def export(run_dir: str | os.PathLike, output: str | os.PathLike, *, base_model:
 
     run = rundir.require_run_dir(os.fspath(run_dir))
     output = Path(os.fspath(output))
-    if output.resolve() == run.resolve() or run.resolve() in output.resolve().parents:
-        raise LightftError(f"--output {output} is inside the run directory {run}; pass a folder outside it")
+    target = output.resolve()
+    inside = next((d for d in (target, *target.parents) if (d / rundir.CONFIG).is_file() and (d / rundir.LABELS).is_file()),
+                  None)
+    if inside is not None:
+        raise LightftError(f"--output {output} is inside the run directory {inside}; pass a folder outside it")
     rundir.check_output_free(output)
     predictor = Predictor(run, device="cpu", precision="fp32", base_model=base_model)
     model = predictor.model

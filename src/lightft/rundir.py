@@ -93,7 +93,8 @@ def check_output_free(output: Path) -> None:
     """Before any work: ``output`` does not exist yet and can be created (its nearest existing folder is writable)."""
     output = Path(output)
     if os.path.lexists(output):  # a dangling symlink too: the run could not be renamed onto it
-        raise LightftError(f"output directory {output} already exists; pass a new --output or remove it")
+        what = "directory" if output.is_dir() else "path" if output.is_symlink() else "file"
+        raise LightftError(f"output {what} {output} already exists; pass a new --output or remove it")
     parent = output.absolute().parent
     while not parent.exists():
         parent = parent.parent
