@@ -124,11 +124,13 @@ def test_staging_left_by_a_killed_process_is_removed_and_a_live_ones_kept(tmp_pa
     from lightft.rundir import staged_directory
 
     output = tmp_path / "run"
-    dead = tmp_path / ".run.partial-999999999-abcd"  # above any pid_max: no such process
-    alive = tmp_path / f".run.partial-{os.getppid()}-efgh"
-    for folder in (dead, alive):
+    host = rundir._HOST
+    dead = tmp_path / f".run.partial-{host}-999999999-abcd"  # above any pid_max: no such process
+    alive = tmp_path / f".run.partial-{host}-{os.getppid()}-efgh"
+    elsewhere = tmp_path / ".run.partial-otherhost-999999999-ijkl"  # another machine's run in a shared folder
+    for folder in (dead, alive, elsewhere):
         folder.mkdir()
         (folder / "model.safetensors").write_bytes(b"half")
     with staged_directory(output) as stage:
         (stage.path / "metrics.json").write_text("{}")
-    assert not dead.exists() and alive.exists() and (output / "metrics.json").is_file()
+    assert not dead.exists() and alive.exists() and elsewhere.exists() and (output / "metrics.json").is_file()

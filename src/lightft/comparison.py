@@ -7,7 +7,6 @@ runs found in the output directory are reused, so an interrupted comparison resu
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import os
 import subprocess
@@ -91,14 +90,26 @@ def comparison_markdown(rows: list[dict[str, Any]]) -> str:
     ] for r in rows])
 
 
-def _die_with_parent() -> None:
-    """In the child, before it runs: on Linux, be killed when the comparison's process dies (kill -9 of compare
-    must not leave its method training on as an orphan that locks the run the next compare resumes)."""
+def _death_signal():
+    """A ``preexec_fn`` for the child: on Linux, be killed when the comparison's process dies (kill -9 of compare must
+    not leave its method training on as an orphan that locks the run the next compare resumes). prctl is looked up
+    here, in the parent: between fork and exec the child only makes the call (no dlopen in a forked threaded
+    process), and exits if its parent is already gone. None elsewhere."""
     import ctypes
     import signal as signals
 
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None, use_errno=True).prctl(1, int(signals.SIGKILL))  # PR_SET_PDEATHSIG
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    parent = os.getpid()
+
+    def set_death_signal() -> None:
+        prctl(1, int(signals.SIGKILL))  # PR_SET_PDEATHSIG
+        if os.getppid() != parent:
+            os._exit(1)
+
+    return set_death_signal
 
 
 def _run_child(cfg: TrainConfig, directory: Path) -> dict:
@@ -109,7 +120,7 @@ def _run_child(cfg: TrainConfig, directory: Path) -> dict:
         env = {**os.environ, "PYTHONWARNINGS": "ignore"}
         with subprocess.Popen([sys.executable, "-m", "lightft", "train", "--config", str(config_file)], env=env,
                               stdout=subprocess.DEVNULL if cfg.quiet else None,  # errors still reach stderr
-                              preexec_fn=_die_with_parent) as done:
+                              preexec_fn=_death_signal()) as done:
             try:
                 done.wait()
             except KeyboardInterrupt as interrupt:

@@ -7,7 +7,6 @@ step, so a failure never leaves a half-written run and a finished run is never h
 from __future__ import annotations
 
 import dataclasses
-import itertools
 import os
 import platform
 import time
@@ -41,7 +40,7 @@ from lightft.runtime import (
 )
 from lightft.training import Hyper, checkpoint, fit
 from lightft.training.checkpoint import Checkpoint, Snapshot, StateLocked
-from lightft.training.loop import restore
+from lightft.training.loop import Diverged, restore
 
 
 @dataclass
@@ -209,14 +208,17 @@ def train(config: TrainConfig | str | Path | None = None, **overrides) -> RunRes
             unfinished = checkpoint.find_unfinished(output.parent, _default_prefix(cfg), cfg.to_dict(), fingerprint,
                                                     _unused_options(cfg.method))
             base, output = output, unfinished or output
-            names = (base.with_name(f"{base.name}-{n}") for n in itertools.count(2))
+            names = (base.with_name(f"{base.name}-{n}") for n in range(2, 102))
             while True:
                 cfg.output = str(output)
                 try:
                     ckpt, resume = _saved_state(cfg, output)
                     break
                 except StateLocked:  # another run started in the same second: this one takes the next free name
-                    output = next(name for name in names if not os.path.lexists(name))
+                    output = next((name for name in names if not os.path.lexists(name)
+                                   and not checkpoint.path_for(name).exists()), None)
+                    if output is None:
+                        raise
         if resume is not None and resume.extra.get("fingerprint") != fingerprint:
             raise LightftError(f"{output} has the saved state of an unfinished run trained on other rows than --data "
                                f"{cfg.data} holds now (the files changed since); pass --no-resume to discard it and "
@@ -266,18 +268,19 @@ def _train(cfg: TrainConfig, method, output: Path, session: Session, fingerprint
                weight_decay=cfg.weight_decay, warmup_ratio=cfg.warmup_ratio, max_grad_norm=cfg.max_grad_norm,
                select=cfg.select, patience=cfg.patience, seed=cfg.seed, max_tokens=cfg.max_tokens,
                group_by_length=cfg.group_by_length)
+    forward = session.forward_for(model, training=True)
     try:
         try:
             result = fit(model, TokenizedDataset(session.ids("train"), session.splits.train.labels), hp,
-                         forward=session.forward_for(model, training=True),
+                         forward=forward,
                          validate=lambda m: session.evaluate(m, "validation", "validating"),
                          accelerator=accelerator, quiet=cfg.quiet, hooks=hooks,
                          checkpoint=ckpt if cfg.checkpoint_minutes > 0 else None, resume=resume)
         except KeyboardInterrupt:  # before any epoch was kept: no run is written, a saved state stays
             _note_kept_state(ckpt)
             raise
-    except LightftError:  # diverged before any epoch was kept: resuming would diverge again, and the fix (another
-        ckpt.discard()    # --lr) is other settings, which a kept state would refuse
+    except Diverged:  # before any epoch was kept: resuming would diverge again, and the fix (another --lr) is other
+        ckpt.discard()  # settings, which a kept state would refuse
         raise
     try:
         return _test_and_save(cfg, method, output, session, ckpt, accelerator, model, hooks, result, metrics,

@@ -17,6 +17,7 @@ import itertools
 import json
 import os
 import shutil
+import socket
 import tempfile
 import warnings
 from dataclasses import dataclass
@@ -133,13 +134,17 @@ def _move_into_place(staging: Path, output: Path) -> Path:
     raise AssertionError("unreachable")
 
 
+_HOST = "".join(c if c.isalnum() else "_" for c in socket.gethostname()) or "host"
+
+
 def _remove_dead_staging(output: Path) -> None:
     """Staging folders for ``output`` whose process is gone (killed with SIGKILL while writing): they hold a half-
-    written run nobody will finish. The creator's pid is in the name; folders of live processes stay."""
+    written run nobody will finish. The creator's host and pid are in the name; folders of live processes, and of
+    other machines writing to a shared folder (whose pids mean nothing here), stay."""
     import glob
 
-    for folder in output.parent.glob(f".{glob.escape(output.name)}.partial-*-*"):
-        pid = folder.name[len(f".{output.name}.partial-"):].split("-", 1)[0]
+    for folder in output.parent.glob(f".{glob.escape(output.name)}.partial-{glob.escape(_HOST)}-*-*"):
+        pid = folder.name[len(f".{output.name}.partial-{_HOST}-"):].split("-", 1)[0]
         if not pid.isdigit() or int(pid) == os.getpid():
             continue
         try:
@@ -159,7 +164,7 @@ def staged_directory(output: Path) -> Iterator[Staging]:
     output = Path(output)  # checked free by the caller before its work (check_output_free)
     output.parent.mkdir(parents=True, exist_ok=True)
     _remove_dead_staging(output)
-    stage = Staging(Path(tempfile.mkdtemp(dir=output.parent, prefix=f".{output.name}.partial-{os.getpid()}-")), output)
+    stage = Staging(Path(tempfile.mkdtemp(dir=output.parent, prefix=f".{output.name}.partial-{_HOST}-{os.getpid()}-")), output)
     os.chmod(stage.path, 0o777 & ~_umask())
     try:
         yield stage

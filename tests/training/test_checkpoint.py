@@ -347,3 +347,19 @@ def test_a_state_without_its_config_is_damaged_not_other_settings(fast, monkeypa
     (checkpoint.path_for(Path(fast["output"])) / "config.yaml").unlink()
     with pytest.raises(LightftError, match=r"is damaged \(config.yaml: config file .* not found.*\); pass --no-resume"):
         lightft.train(**run)
+
+
+def test_a_file_system_without_locks_is_one_line_and_leaves_nothing(fast, monkeypatch):
+    import errno
+    import fcntl
+
+    def no_locks(*args):
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(fcntl, "flock", no_locks)
+    with pytest.raises(LightftError, match=r"cannot lock the training state .* \(No locks available\); pass "
+                                           "--checkpoint-minutes 0"):
+        lightft.train(**fast)
+    assert not checkpoint.path_for(Path(fast["output"])).exists()
+    monkeypatch.undo()
+    lightft.train(**{**fast, "checkpoint_minutes": 0})  # the way out works

@@ -287,18 +287,34 @@ class Checkpoint:
     # --- one run at a time -----------------------------------------------------------------------------------------
     def acquire(self, output: Path) -> None:
         """Hold the state's lock for this process (creating the folder): two identical commands started together
-        must not resume, save into and delete the same state."""
+        must not resume, save into and delete the same state. A lock taken on a folder that another process renamed
+        away meanwhile (``discard``) is let go and taken again on the folder now at the path."""
+        import errno
         import fcntl
 
-        self.path.mkdir(parents=True, exist_ok=True)
-        handle = open(self.path / LOCK, "a+")
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
+        for _ in range(10):
+            created = not self.path.exists()
+            self.path.mkdir(parents=True, exist_ok=True)
+            handle = open(self.path / LOCK, "a+")
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError as error:
+                handle.close()
+                if created and not self.exists():
+                    shutil.rmtree(self.path, ignore_errors=True)
+                if error.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                    raise LightftError(f"cannot lock the training state {self.path} on this file system "
+                                       f"({error.strerror or error}); pass --checkpoint-minutes 0 to train without "
+                                       "saving it, or another --output") from None
+                raise StateLocked(f"another lightft run is training into {output} right now (its state {self.path} "
+                                  "is locked); wait for it to finish, or pass another --output") from None
+            with contextlib.suppress(OSError):
+                if os.fstat(handle.fileno()).st_ino == os.stat(self.path / LOCK).st_ino:
+                    self._lock = handle
+                    return
             handle.close()
-            raise StateLocked(f"another lightft run is training into {output} right now (its state {self.path} is "
-                              "locked); wait for it to finish, or pass another --output") from None
-        self._lock = handle
+        raise StateLocked(f"the training state {self.path} keeps changing under this run; another lightft run is "
+                          f"using {output}: wait for it to finish, or pass another --output")
 
     def clear(self) -> None:
         """Remove what a save wrote (a state not to resume, or a half-written first one); keep the folder and lock."""
@@ -354,6 +370,25 @@ def locked(folder: Path) -> bool:
     return False
 
 
+def discard_unless_locked(folder: Path) -> None:
+    """Remove ``folder``'s state unless a running process holds it, holding its lock while renaming it away (no
+    run can take the folder between the check and the removal)."""
+    import fcntl
+
+    try:
+        handle = open(folder / LOCK, "a+")
+    except OSError:
+        return
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.close()
+        return
+    state = Checkpoint(folder)
+    state._lock = handle
+    state.discard()
+
+
 def find_unfinished(parent: Path, prefix: str, config: dict, fingerprint: str,
                     unused: tuple[str, ...] = ()) -> Path | None:
     """The output of the newest unfinished run in ``parent`` whose name starts with ``prefix``, whose settings equal
@@ -369,8 +404,7 @@ def find_unfinished(parent: Path, prefix: str, config: dict, fingerprint: str,
         output = folder.with_name(folder.name[1:-len(".checkpoint")])
         with contextlib.suppress(OSError, ValueError, yaml.YAMLError):
             if os.path.lexists(output) or not (folder / STATE).is_file():  # finished, or killed before a save
-                if not locked(folder):
-                    Checkpoint(folder).discard()
+                discard_unless_locked(folder)
                 continue
             saved = yaml.safe_load((folder / "config.yaml").read_text(encoding="utf-8"))
             meta = json.loads((folder / STATE).read_text(encoding="utf-8"))
