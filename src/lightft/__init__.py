@@ -9,6 +9,7 @@ The Python API mirrors the CLI::
     lightft.load(run.path).predict(lightft.read_texts("reviews.csv"))   # what `predict --file` reads
     lightft.compare("baseline,lora,full", model=..., data=...)
     lightft.export(run.path, "models/mine")   # a plain transformers model: transformers.pipeline loads it
+    lightft.serve({"sentiment": run.path}, port=8000)   # HTTP, micro-batched (pip install 'lightft[serve]')
 
 The names below are imported on first use, so ``import lightft`` (and ``lightft --help``) does not pay for
 torch and transformers until something needs them.
@@ -27,11 +28,13 @@ if typing.TYPE_CHECKING:
     from lightft.exporting import export
     from lightft.pipeline import RunResult, evaluate, train
     from lightft.predict import Predictor, load, read_texts
+    from lightft.serving.app import serve
 
 __version__ = "0.1.0"
 _LAZY = {"compare": "lightft.comparison", "Comparison": "lightft.comparison", "evaluate": "lightft.pipeline",
          "train": "lightft.pipeline", "RunResult": "lightft.pipeline", "load": "lightft.predict",
-         "Predictor": "lightft.predict", "read_texts": "lightft.predict", "export": "lightft.exporting"}
+         "Predictor": "lightft.predict", "read_texts": "lightft.predict", "export": "lightft.exporting",
+         "serve": "lightft.serving.app"}
 __all__ = ["LightftError", "TrainConfig", *_LAZY]
 
 

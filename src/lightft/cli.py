@@ -54,6 +54,15 @@ EXAMPLES = {
   lightft predict runs/imdb-lora-... --file reviews.jsonl --output predictions.jsonl
   cat reviews.txt | lightft predict runs/imdb-lora-... --file -          # one text per line from stdin
   lightft predict runs/imdb-lora-... --base-model /new/place/of/model "..."  # the base model moved""",
+    "serve": """examples:
+  lightft serve runs/imdb-lora-...                                  # http://127.0.0.1:8000
+  lightft serve sentiment=runs/imdb-lora topic=runs/trec-lora --port 8080   # two adapters on one base model
+  curl -s localhost:8000/predict -H 'content-type: application/json' -d '{"texts": ["A moving film."]}'
+  curl -s localhost:8080/predict -H 'content-type: application/json' -d '{"texts": ["Who wrote it?"], "model": "topic"}'
+
+endpoints: POST /predict {"texts": [...], "model": NAME} -> {"model", "predictions": [{"label", "score",
+  "probabilities", "tokens"}]} ("model" may be left out when one run is served); GET /models, /health, /stats;
+  interactive docs at /docs. Errors are {"error": "one line"} with status 400, 404, 413, 422 or 500.""",
     "export": """examples:
   lightft export runs/imdb-lora-... --output models/imdb-classifier
   python -c 'from transformers import pipeline; print(pipeline("text-classification", model="models/imdb-classifier", truncation=True)("A moving film."))'""",
@@ -206,6 +215,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run", metavar="RUN_DIR", help="A run directory written by train or compare.")
     p.add_argument("--output", required=True, metavar="DIR", help="Model directory to create; it must not exist yet.")
     p.add_argument("--base-model", metavar="PATH_OR_ID", help=BASE_MODEL_HELP)
+    p = command("serve", "Serve runs over HTTP: several adapters on one base model, requests micro-batched.",
+                "Load each run and answer POST /predict over HTTP (FastAPI + uvicorn; pip install 'lightft[serve]'). "
+                "Adapter runs trained from the same base model (and of the same peft type and number of labels) "
+                "share one copy of it, unmerged; other runs load merged, as predict loads them. Concurrent requests "
+                "are grouped into micro-batches: whatever queued while the model was busy, plus what arrives within "
+                "--max-wait-ms, up to --max-batch-size texts. Ctrl-C or SIGTERM stops the server after the requests "
+                "in flight.")
+    p.add_argument("runs", nargs="+", metavar="RUN_DIR", help="Run directories to serve, each named by its folder "
+                   "name, or NAME=RUN_DIR to name it (the \"model\" of a request).")
+    p.add_argument("--host", default="127.0.0.1", help="Address to listen on (default: %(default)s, this machine "
+                   "only; 0.0.0.0 for every network interface).")
+    p.add_argument("--port", type=int, default=8000, help="Port to listen on (default: %(default)s; 0 picks a free "
+                   "one, printed at start).")
+    p.add_argument("--max-batch-size", type=int, default=64, metavar="N", help="Most texts predicted in one forward "
+                   "(default: %(default)s).")
+    p.add_argument("--max-wait-ms", type=float, default=2.0, metavar="MS", help="How long a request waits for "
+                   "others to join its micro-batch when the model is idle (default: %(default)s; 0: never wait, only "
+                   "requests already queued are grouped).")
+    p.add_argument("--max-request-texts", type=int, default=1024, metavar="N", help="Most texts in one request "
+                   "(default: %(default)s; more is answered 413).")
+    p.add_argument("--base-model", metavar="PATH_OR_ID", help="Where the runs' base model is now, if it moved since "
+                   "training (every adapter run served loads it).")
+    p.add_argument("--precision", choices=PRECISION_CHOICES, metavar="P", help="Number format for every run: auto, "
+                   "bf16 or fp32 (default: each run's).")
+    p.add_argument("--quiet", action="store_true", help="No line per request (uvicorn's access log).")
     command("methods", "List every method with what it trains, its flags and defaults.")
     p = command("quickstart", "The embedded demo: MiniLM-L6 on a small IMDB sample, baseline vs LoRA vs full.",
                 "Runs `lightft compare` on the IMDB sample shipped inside the package with the MiniLM-L6 encoder "
@@ -285,9 +319,10 @@ def run(argv: list[str] | None = None) -> int:
     parser = build_parser()
     argv = sys.argv[1:] if argv is None else list(argv)
     args, unknown = parser.parse_known_args(argv)
-    if args.command == "predict":  # texts and options in any order: `predict RUN --base-model DIR "text"`
-        args = parser.commands["predict"].parse_intermixed_args(argv[argv.index("predict") + 1:])
-        args.command = "predict"
+    if args.command in ("predict", "serve"):  # positionals and options in any order: `predict RUN --base-model DIR "text"`
+        command = args.command
+        args = parser.commands[command].parse_intermixed_args(argv[argv.index(command) + 1:])
+        args.command = command
     elif unknown:
         parser.commands.get(args.command, parser).error(f"unrecognized arguments: {' '.join(unknown)}")
     if args.command is None:
@@ -330,6 +365,8 @@ def run(argv: list[str] | None = None) -> int:
         path = lightft.export(args.run, args.output, base_model=args.base_model)
         print(f"exported {args.run} to {path}; load it with transformers.pipeline(\"text-classification\", "
               f"model=\"{path}\", truncation=True)")
+    elif args.command == "serve":
+        _serve(args)
     elif args.command == "methods":
         _print_methods()
     elif args.command == "quickstart":
@@ -339,6 +376,36 @@ def run(argv: list[str] | None = None) -> int:
         print(comparison.markdown())
         print(f"\nruns and compare.md in {comparison.path}")
     return 0
+
+
+def _serve(args) -> None:
+    from lightft.serving.app import _fastapi, bind, check_options, create_app, run as run_server
+    from lightft.serving.pool import name_runs
+
+    _fastapi()
+    name_runs(args.runs)  # a bad name or a missing run fails before the port is taken and models load
+    options = dict(max_batch_size=args.max_batch_size, max_wait_ms=args.max_wait_ms,
+                   max_request_texts=args.max_request_texts)
+    check_options(**options)
+    sock = bind(args.host, args.port)
+    try:
+        app = create_app(args.runs, precision=args.precision, base_model=args.base_model, **options)
+        host, port = sock.getsockname()[:2]
+        served = app.state.pool.served.values()
+        for s in served:
+            shared = f", base model shared with {', '.join(s.shares_with)}" if s.shares_with else ""
+            print(f"  {s.name}: {s.predictor.config.method} run {s.predictor.path} ({s.predictor.device}, "
+                  f"{s.predictor.precision}{shared})")
+        url = f"http://{'[' + host + ']' if ':' in host else host}:{port}"
+        print(f"serving {len(served)} run{'s' if len(served) != 1 else ''} at {url}: POST /predict, GET /models; "
+              f"docs at {url}/docs; Ctrl-C stops", flush=True)
+        try:
+            run_server(app, sock, quiet=args.quiet)
+        except KeyboardInterrupt:  # uvicorn stops on the signal, then raises it again once it has shut down
+            pass
+        print("server stopped", flush=True)
+    finally:
+        sock.close()
 
 
 def _import_uninterrupted(module: str) -> None:

@@ -30,8 +30,11 @@ class Predictor:
     """A trained classifier from a run directory (LoRA adapters merged into the weights)."""
 
     def __init__(self, run_dir: str | Path, *, device: str | torch.device | None = None, compile: bool = False,
-                 base_model: str | Path | None = None, precision: str | None = None):
+                 base_model: str | Path | None = None, precision: str | None = None, merge: bool = True):
         self.compile = compile  # torch.compile of the whole forward, for large inference jobs on a GPU (--compile)
+        self.merge = merge  # False keeps a peft adapter apart from the base weights (lightft serve shares one base)
+        self.adapter: str | None = None  # the peft adapter to activate before each forward, on a shared model
+        self._forward: Forward | None = None
         self.path = rundir.require_run_dir(run_dir)
         self.config = TrainConfig.load(self.path / rundir.CONFIG)
         self.labels = LabelMap.load(self.path / rundir.LABELS)
@@ -59,7 +62,7 @@ class Predictor:
         try:
             with quiet_transformers():
                 self.tokenizer = AutoTokenizer.from_pretrained(str(self.path), local_files_only=True)
-                self.model = self.method.load(self.config, self.labels, self.path).to(self.device).eval()
+                self.model = self._load_model().to(self.device).eval()
         except LightftError:
             raise
         except Exception as exc:  # missing or truncated files: whatever the loaders raise, the user needs one line
@@ -73,23 +76,38 @@ class Predictor:
         self.model.requires_grad_(False)
         store_frozen_in_bf16(self.model, self.precision, self.device)  # what autocast would cast at every batch
 
+    def _load_model(self) -> torch.nn.Module:
+        return self.method.load(self.config, self.labels, self.path, merge=self.merge)
+
     def logits(self, texts: Sequence[str], *, batch_size: int = 64, quiet: bool = True) -> np.ndarray:
         texts = [texts] if isinstance(texts, str) else list(texts)
         if not isinstance(batch_size, int) or batch_size < 1:
             raise LightftError(f"--batch-size must be a whole number >= 1, got {batch_size!r}")
-        for i, t in enumerate(texts):
-            if not isinstance(t, str) or not t.strip():
-                found = "empty" if isinstance(t, str) or t is None else f"{_a(type(t).__name__)}, not a string"
-                raise LightftError(f"text {i + 1} of {len(texts)} is {found}; every text to predict needs content")
-        ids = tokenize(self.tokenizer, texts, self.config.max_length, quiet=quiet)
+        check_texts(texts)
+        ids = self.token_ids(texts, quiet=quiet)
         note = cut_note(ids, self.config.max_length, "texts")
         if note:  # the run's max length: the model was trained on texts cut there too
             warnings.warn(note.replace("a larger --max-length", "training with a larger --max-length"), LightftWarning,
                           stacklevel=2)
-        forward = Forward.choose(self.model, self.tokenizer.pad_token_id, self.config.unpadded, self.device,
-                                 compile=WHOLE_MODEL if self.compile else False, max_length=self.config.max_length)
-        return predict_logits(self.model, ids, forward=forward, batch_size=batch_size,
-                              device=self.device, precision=self.precision, quiet=quiet, desc="predicting")
+        return self.ids_logits(ids, batch_size=batch_size, quiet=quiet)
+
+    def token_ids(self, texts: Sequence[str], *, quiet: bool = True) -> list[list[int]]:
+        """Token ids per text, cut at the run's --max-length as in training."""
+        return tokenize(self.tokenizer, texts, self.config.max_length, quiet=quiet)
+
+    def ids_logits(self, ids: list[list[int]], *, batch_size: int = 64, quiet: bool = True,
+                   probe_threads: bool = True) -> np.ndarray:
+        """Logits for token ids from :meth:`token_ids`, shape (n, labels), in input order (``probe_threads``: see
+        ``evaluation.predict_logits``)."""
+        if self.adapter is not None and self.model.active_adapter != self.adapter:
+            self.model.set_adapter(self.adapter)  # a model shared by several runs' adapters (lightft serve)
+        if self._forward is None:
+            self._forward = Forward.choose(self.model, self.tokenizer.pad_token_id, self.config.unpadded, self.device,
+                                           compile=WHOLE_MODEL if self.compile else False,
+                                           max_length=self.config.max_length)
+        return predict_logits(self.model, ids, forward=self._forward, batch_size=batch_size,
+                              device=self.device, precision=self.precision, quiet=quiet, desc="predicting",
+                              probe_threads=probe_threads)
 
     def predict(self, texts: Sequence[str], *, batch_size: int = 64, quiet: bool = True) -> list[dict]:
         """For each text: ``{"text", "label", "score", "probabilities": {label: p}}`` (a single string is one text).
@@ -98,14 +116,26 @@ class Predictor:
         the label and as the probabilities' keys, so ``r["probabilities"][r["label"]] == r["score"]``."""
         texts = [texts] if isinstance(texts, str) else list(texts)
         logits = self.logits(texts, batch_size=batch_size, quiet=quiet)
+        return [{"text": text, **row} for text, row in zip(texts, self.rows(logits))]
+
+    def rows(self, logits: np.ndarray) -> list[dict]:
+        """``{"label", "score", "probabilities"}`` for each row of logits."""
         probs = torch.softmax(torch.from_numpy(logits).double(), dim=-1).numpy()
         names = self.labels.names
         out = []
-        for text, p in zip(texts, probs):
+        for p in probs:
             best = int(p.argmax())
-            out.append({"text": text, "label": names[best], "score": float(p[best]),
+            out.append({"label": names[best], "score": float(p[best]),
                         "probabilities": {names[i]: float(v) for i, v in enumerate(p)}})
         return out
+
+
+def check_texts(texts: Sequence) -> None:
+    """A one-line error for the first text that is empty or not a string."""
+    for i, t in enumerate(texts):
+        if not isinstance(t, str) or not t.strip():
+            found = "empty" if isinstance(t, str) or t is None else f"{_a(type(t).__name__)}, not a string"
+            raise LightftError(f"text {i + 1} of {len(texts)} is {found}; every text to predict needs content")
 
 
 def load(run_dir: str | Path, **kwargs) -> Predictor:

@@ -20,15 +20,17 @@ from lightft.threads import ThreadGovernor
 @torch.inference_mode()
 def predict_logits(model: nn.Module, input_ids: list[list[int]], *, forward: Forward, batch_size: int,
                    device: torch.device, precision: str = "fp32", quiet: bool = False, desc: str = "evaluating",
-                   max_tokens: int | None = None) -> np.ndarray:
-    """Logits for every sequence, shape (n, num_labels), float32, in input order."""
+                   max_tokens: int | None = None, probe_threads: bool = True) -> np.ndarray:
+    """Logits for every sequence, shape (n, num_labels), float32, in input order. ``probe_threads=False`` skips the
+    ThreadGovernor's probe (about 40 ms at the first batch), as a server's many small micro-batches must."""
     was_training = model.training
     model.eval()
     collate = forward.collator()
     batches = eval_batches([len(x) for x in input_ids], batch_size, max_tokens, collate.width)
     out: list[torch.Tensor] = [None] * len(batches)  # type: ignore[list-item]
     order: list[int] = []
-    governor = ThreadGovernor(device, work="evaluation")  # one CPU thread while other processes hold the cores
+    governor = ThreadGovernor(device if probe_threads else torch.device("meta"), work="evaluation")  # one CPU
+    # thread while other processes hold the cores (a governor for another device than the CPU does nothing)
     try:
         with progress.bar(len(input_ids), desc, quiet=quiet) as bar:
             for b, rows in enumerate(batches):

@@ -67,8 +67,9 @@ class Method:
         """Write this method's weights into a run directory."""
         raise NotImplementedError
 
-    def load(self, cfg: "TrainConfig", labels: "LabelMap", directory: Path) -> nn.Module:
-        """Rebuild the trained model from a run directory, ready for inference."""
+    def load(self, cfg: "TrainConfig", labels: "LabelMap", directory: Path, *, merge: bool = True) -> nn.Module:
+        """Rebuild the trained model from a run directory, ready for inference; ``merge=False`` keeps a peft
+        adapter apart from the base weights (several runs' adapters can then share one base model)."""
         raise NotImplementedError
 
 

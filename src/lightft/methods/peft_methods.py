@@ -91,7 +91,7 @@ class PeftMethod(Method):
         if initial is not None:
             _convert_mutated_init(Path(directory), initial)
 
-    def load(self, cfg, labels, directory: Path) -> nn.Module:
+    def load(self, cfg, labels, directory: Path, *, merge: bool = True) -> nn.Module:
         from peft import PeftModel
 
         # Both files must be here: peft would otherwise fall back to a pickled adapter_model.bin, or treat the
@@ -104,7 +104,7 @@ class PeftMethod(Method):
         self.prepare(base)
         with _quiet_peft():
             model = PeftModel.from_pretrained(base, str(directory), local_files_only=True)
-        return merge(model) if self.mergeable else model
+        return merged(model) if merge and self.mergeable else model
 
 
 @contextlib.contextmanager
@@ -116,7 +116,7 @@ def _quiet_peft():
         yield
 
 
-def merge(model) -> nn.Module:
+def merged(model) -> nn.Module:
     """Fold the adapter into the base weights and return the plain transformers model.
 
     The trained head copies are put in place first: peft's generic unloading (every tuner but LoRA's family) assumes

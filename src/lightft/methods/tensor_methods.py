@@ -33,7 +33,7 @@ class SubsetMethod(Method):
         tensors = {n: p.detach().cpu().contiguous() for n, p in model.named_parameters() if p.requires_grad}
         save_file(tensors, str(Path(directory) / TRAINED_FILE), metadata={"format": "pt", "method": self.name})
 
-    def load(self, cfg, labels, directory: Path) -> nn.Module:
+    def load(self, cfg, labels, directory: Path, *, merge: bool = True) -> nn.Module:
         model = load_model(cfg.model, labels, seed=cfg.seed)
         tensors = load_file(str(Path(directory) / TRAINED_FILE))
         unexpected = sorted(set(tensors) - set(dict(model.named_parameters())))
@@ -61,7 +61,7 @@ class FullMethod(Method):
         with quiet_transformers():  # no "Writing model shards" bar
             model.save_pretrained(str(directory), safe_serialization=True)
 
-    def load(self, cfg, labels, directory: Path) -> nn.Module:
+    def load(self, cfg, labels, directory: Path, *, merge: bool = True) -> nn.Module:
         from transformers import AutoModelForSequenceClassification
 
         return AutoModelForSequenceClassification.from_pretrained(str(directory), local_files_only=True,

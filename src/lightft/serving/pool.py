@@ -1,0 +1,179 @@
+"""Several run directories loaded for serving: adapters trained from the same base share one copy of it.
+
+Runs whose peft adapters can live side by side in one ``PeftModel`` (the same base model, peft type and number of
+labels, on the same device and precision) are loaded onto one base, unmerged, and a prediction activates its run's
+adapter first. Every other run (full, bitfit, head, soft prompts, or an adapter with nothing to share with) is
+loaded on its own, merged, exactly as ``lightft predict`` loads it. Either way a run predicts what
+``lightft.load(run).predict`` predicts (to float rounding: an unmerged adapter adds its update at run time).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import numpy as np
+import torch
+
+from lightft import rundir
+from lightft.config import TrainConfig
+from lightft.data.labels import LabelMap
+from lightft.errors import LightftError
+from lightft.methods import get_method
+from lightft.model.load import looks_local
+from lightft.predict import Predictor
+from lightft.runtime import default_device, resolve_precision
+
+
+class _CannotShare(LightftError):
+    """peft refused a second adapter on this base (e.g. VeRA adapters with other projection seeds)."""
+
+
+class _Adapter(Predictor):
+    """A run's adapter loaded onto another run's unmerged peft model."""
+
+    def __init__(self, run_dir: Path, host: Predictor, adapter: str, **kwargs):
+        self.host, self.adapter_name = host, adapter
+        super().__init__(run_dir, merge=False, **kwargs)
+        self.adapter = adapter
+
+    def _load_model(self) -> torch.nn.Module:
+        model = self.host.model
+        try:
+            model.load_adapter(str(self.path), adapter_name=self.adapter_name)
+        except (ValueError, RuntimeError, KeyError) as exc:
+            if self.adapter_name in getattr(model, "peft_config", {}):
+                try:
+                    model.delete_adapter(self.adapter_name)
+                except Exception:  # a half-added adapter: nothing more to undo
+                    pass
+            raise _CannotShare(str(exc).splitlines()[0] if str(exc) else type(exc).__name__) from None
+        return model
+
+
+@dataclass
+class Served:
+    """One served run: its name, its predictor, and which runs share its base model."""
+
+    name: str
+    predictor: Predictor
+    shares_with: tuple[str, ...] = ()
+
+    def describe(self) -> dict:
+        p = self.predictor
+        return {"name": self.name, "run": str(p.path), "method": p.config.method, "base_model": p.config.model,
+                "labels": list(p.labels.names), "max_length": p.config.max_length, "precision": p.precision,
+                "device": str(p.device), "shares_base_with": list(self.shares_with)}
+
+
+def name_runs(runs: str | Path | Sequence[str | Path] | Mapping[str, str | Path]) -> dict[str, Path]:
+    """Names for the runs to serve: ``{name: run}`` as given, ``NAME=RUN`` strings, or each run directory's name."""
+    if isinstance(runs, (str, Path)):
+        runs = [runs]
+    if isinstance(runs, Mapping):
+        pairs = [(str(k), Path(v)) for k, v in runs.items()]
+    else:
+        pairs = []
+        for run in runs:
+            text = str(run)
+            name, sep, path = text.partition("=")
+            if sep and name and not Path(text).exists():
+                pairs.append((name, Path(path)))
+            else:
+                pairs.append((Path(text).expanduser().resolve().name, Path(text)))
+    if not pairs:
+        raise LightftError("no run to serve; pass one or more run directories (NAME=RUN_DIR to name one)")
+    named: dict[str, Path] = {}
+    for name, path in pairs:
+        if not name.strip():
+            raise LightftError(f"the name given to run {path} is empty; use NAME=RUN_DIR with a NAME")
+        if name in named:
+            raise LightftError(f"two runs are named {name!r} ({named[name]} and {path}); name them apart with "
+                               f"NAME=RUN_DIR, e.g. {name}-2={path}")
+        named[name] = path
+    return named
+
+
+class ModelPool:
+    """The runs a server predicts with, each by name; not thread-safe (the micro-batcher's one thread calls it)."""
+
+    def __init__(self, runs, *, device: str | torch.device | None = None, precision: str | None = None,
+                 base_model: str | Path | None = None, share: bool = True):
+        named = name_runs(runs)
+        device = torch.device(device) if device else default_device()
+        groups: dict[tuple, list[str]] = {}
+        for name, path in named.items():
+            key = _share_key(path, device, precision, base_model) if share else None
+            groups.setdefault(key if key is not None else ("alone", name), []).append(name)
+        self.served: dict[str, Served] = {}
+        options = dict(device=device, precision=precision, base_model=base_model)
+        for key, names in groups.items():
+            if key[0] == "alone" or len(names) == 1:
+                for name in names:
+                    self.served[name] = Served(name, Predictor(named[name], **options))
+                continue
+            host = Predictor(named[names[0]], merge=False, **options)
+            host.adapter = host.model.active_adapter
+            shared = [names[0]]
+            self.served[names[0]] = Served(names[0], host)
+            for i, name in enumerate(names[1:], 1):
+                try:
+                    predictor: Predictor = _Adapter(named[name], host, f"lightft_{i}", **options)
+                    shared.append(name)
+                except _CannotShare:
+                    predictor = Predictor(named[name], **options)
+                self.served[name] = Served(name, predictor)
+            for name in shared:
+                self.served[name].shares_with = tuple(n for n in shared if n != name)
+        self.served = {name: self.served[name] for name in named}  # the order the runs were given
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.served
+
+    def names(self) -> list[str]:
+        return list(self.served)
+
+    def predict(self, name: str, texts: Sequence[str], *, batch_size: int = 64) -> list[dict]:
+        """``{"label", "score", "probabilities", "tokens"}`` per text, with run ``name``."""
+        predictor = self.served[name].predictor
+        ids = predictor.token_ids(texts)
+        # no thread probe: it would cost more than a small micro-batch's forward (set OMP_NUM_THREADS when other
+        # busy processes share the cores)
+        rows = predictor.rows(predictor.ids_logits(ids, batch_size=batch_size, probe_threads=False))
+        for row, x in zip(rows, ids):
+            row["tokens"] = len(x)  # --max-length tokens: the text was cut there (or is exactly that long)
+        return rows
+
+    def parameter_bytes(self) -> int:
+        """Bytes of every distinct tensor held (a shared base counted once)."""
+        seen: set[int] = set()
+        total = 0
+        for served in self.served.values():
+            model = served.predictor.model
+            for t in [*model.parameters(), *model.buffers()]:
+                key = t.untyped_storage().data_ptr()
+                if key not in seen:
+                    seen.add(key)
+                    total += t.untyped_storage().nbytes()
+        return total
+
+
+def _share_key(path: Path, device: torch.device, precision: str | None, base_model) -> tuple | None:
+    """What must be equal for two runs to share one base model, or None when this run cannot share."""
+    path = rundir.require_run_dir(path)
+    config = TrainConfig.load(path / rundir.CONFIG)
+    method = get_method(config.method)
+    adapter_config = path / "adapter_config.json"
+    if not (method.needs_base and getattr(method, "mergeable", False) and adapter_config.is_file()):
+        return None
+    try:
+        peft_type = json.loads(adapter_config.read_text()).get("peft_type")
+    except (OSError, ValueError):
+        return None  # the loader says what is wrong with it
+    model = str(base_model) if base_model is not None else config.model
+    if looks_local(model) and Path(model).expanduser().exists():
+        model = str(Path(model).expanduser().resolve())
+    labels = len(LabelMap.load(path / rundir.LABELS).names)
+    return ("shared", model, peft_type, labels, str(device), resolve_precision(precision or config.precision, device))
