@@ -21,12 +21,13 @@ from lightft.serving.batcher import MicroBatcher
 from lightft.serving.pool import ModelPool, name_runs
 
 EXAMPLE = '{"texts": ["a moving film"], "model": "NAME"}'
+ENDPOINTS = "POST /predict, GET /models, GET /health, GET /stats and GET /docs"
 
 
 def _fastapi():
     try:
         import fastapi
-        import uvicorn  # noqa: F401
+        import uvicorn  # noqa: F401 - checked here, used by run()
     except ImportError as exc:
         raise LightftError(f"lightft serve needs FastAPI and uvicorn, and {exc.name} is not installed; install them "
                            "with: pip install 'lightft[serve]'") from None
@@ -53,6 +54,7 @@ def create_app(runs, *, device=None, precision: str | None = None, base_model: s
     fastapi = _fastapi()
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import JSONResponse
+    from starlette.exceptions import HTTPException as StarletteHTTPException
     from pydantic import BaseModel, Field
 
     check_options(max_batch_size=max_batch_size, max_wait_ms=max_wait_ms, max_request_texts=max_request_texts)
@@ -87,9 +89,14 @@ def create_app(runs, *, device=None, precision: str | None = None, base_model: s
     async def malformed(request, exc):
         return error(422, f"bad request body ({_describe(exc.errors())}); send JSON like {EXAMPLE}")
 
-    @app.exception_handler(fastapi.HTTPException)
+    @app.exception_handler(StarletteHTTPException)  # unknown paths and methods
     async def http_error(request, exc):
-        return error(exc.status_code, str(exc.detail))
+        where = f"{request.method} {request.url.path}"
+        if exc.status_code == 404:
+            return error(404, f"no endpoint {where}; this server has {ENDPOINTS}")
+        if exc.status_code == 405:
+            return error(405, f"{where} is not allowed; this server has {ENDPOINTS}")
+        return error(exc.status_code, f"{where}: {exc.detail}")
 
     @app.get("/health")
     async def health():

@@ -1,20 +1,20 @@
 """Several run directories loaded for serving: adapters trained from the same base share one copy of it.
 
-Runs whose peft adapters can live side by side in one ``PeftModel`` (the same base model, peft type and number of
-labels, on the same device and precision) are loaded onto one base, unmerged, and a prediction activates its run's
-adapter first. Every other run (full, bitfit, head, soft prompts, or an adapter with nothing to share with) is
+Runs whose peft adapters can live side by side in one ``PeftModel`` (the same base model and peft type, on the same
+device and precision) are loaded onto one base, unmerged, and a prediction activates its run's adapter first. Each
+run keeps its own head, whatever its number of labels: sentiment (2) and topic (6) runs share one encoder. Every other run (full, bitfit, head, soft prompts, or an adapter with nothing to share with) is
 loaded on its own, merged, exactly as ``lightft predict`` loads it. Either way a run predicts what
 ``lightft.load(run).predict`` predicts (to float rounding: an unmerged adapter adds its update at run time).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping, Sequence
 
-import numpy as np
 import torch
 
 from lightft import rundir
@@ -42,7 +42,8 @@ class _Adapter(Predictor):
     def _load_model(self) -> torch.nn.Module:
         model = self.host.model
         try:
-            model.load_adapter(str(self.path), adapter_name=self.adapter_name)
+            with _heads_sized_for(model, self.config, self.labels):
+                model.load_adapter(str(self.path), adapter_name=self.adapter_name)
         except (ValueError, RuntimeError, KeyError) as exc:
             if self.adapter_name in getattr(model, "peft_config", {}):
                 try:
@@ -51,6 +52,29 @@ class _Adapter(Predictor):
                     pass
             raise _CannotShare(str(exc).splitlines()[0] if str(exc) else type(exc).__name__) from None
         return model
+
+
+@contextlib.contextmanager
+def _heads_sized_for(model, config: TrainConfig, labels: LabelMap):
+    """While an adapter loads, the head peft copies for it (``ModulesToSaveWrapper.original_module``) is one with
+    this run's number of labels, built as ``lightft predict`` builds it (a transient copy of the base model)."""
+    from peft.utils.other import ModulesToSaveWrapper
+
+    wrappers = {name: m for name, m in model.get_base_model().named_modules() if isinstance(m, ModulesToSaveWrapper)}
+    if not wrappers or len(labels.names) == model.get_base_model().config.num_labels:
+        yield
+        return
+    from lightft.model.load import load_model
+
+    donor = load_model(config.model, labels, seed=config.seed)
+    originals = {name: w.original_module for name, w in wrappers.items()}
+    try:
+        for name, wrapper in wrappers.items():
+            wrapper.original_module = donor.get_submodule(name).to(next(model.parameters()).device)
+        yield
+    finally:
+        for name, wrapper in wrappers.items():
+            wrapper.original_module = originals[name]
 
 
 @dataclass
@@ -175,5 +199,4 @@ def _share_key(path: Path, device: torch.device, precision: str | None, base_mod
     model = str(base_model) if base_model is not None else config.model
     if looks_local(model) and Path(model).expanduser().exists():
         model = str(Path(model).expanduser().resolve())
-    labels = len(LabelMap.load(path / rundir.LABELS).names)
-    return ("shared", model, peft_type, labels, str(device), resolve_precision(precision or config.precision, device))
+    return ("shared", model, peft_type, str(device), resolve_precision(precision or config.precision, device))

@@ -1,0 +1,87 @@
+"""ModelPool: adapters trained from one base share one copy of it, and every run predicts what lightft.load predicts."""
+
+import numpy as np
+import pytest
+
+import lightft
+from lightft.errors import LightftError
+from lightft.serving.pool import ModelPool, name_runs
+from tests.serving.conftest import TEXTS
+
+
+def assert_same(got: list[dict], want: list[dict], atol=1e-6):
+    assert [g["label"] for g in got] == [w["label"] for w in want]
+    for g, w in zip(got, want):
+        assert list(g["probabilities"]) == list(w["probabilities"])
+        np.testing.assert_allclose(list(g["probabilities"].values()), list(w["probabilities"].values()), atol=atol)
+
+
+def test_adapters_of_one_base_share_it_and_each_predicts_what_load_predicts(served_runs):
+    pool = ModelPool(served_runs, precision="fp32")
+    shares = {name: set(s.shares_with) for name, s in pool.served.items()}
+    # same base and peft type: LoRA and DoRA (both LORA) and LoRA on three labels (its own 3-way head), the two IA3
+    # runs; the rest stand alone
+    assert shares == {"lora": {"dora", "lora-3"}, "dora": {"lora", "lora-3"}, "ia3": {"ia3-b"}, "ia3-b": {"ia3"},
+                      "lora-3": {"lora", "dora"}, "full": set(), "prefix": set()}
+    assert pool.served["lora"].predictor.model is pool.served["dora"].predictor.model
+    assert pool.served["lora"].predictor.model is pool.served["lora-3"].predictor.model
+    assert list(pool.predict("lora-3", TEXTS[:1])[0]["probabilities"]) == ["meh", "neg", "pos"]
+    assert pool.served["ia3"].predictor.model is pool.served["ia3-b"].predictor.model
+    assert pool.names() == list(served_runs)
+    want = {name: lightft.load(run, precision="fp32").predict(TEXTS) for name, run in served_runs.items()}
+    # switching back and forth between the adapters of one model
+    for name in ["lora", "dora", "lora", "ia3", "ia3-b", "dora", "ia3", "lora-3", "full", "prefix", "lora"]:
+        got = pool.predict(name, TEXTS)
+        assert_same(got, want[name])
+        assert all(isinstance(r["tokens"], int) and 2 < r["tokens"] <= 32 for r in got)
+
+
+def test_a_shared_base_is_held_once(served_runs):
+    runs = {k: served_runs[k] for k in ("lora", "dora")}
+    shared = ModelPool(runs, precision="fp32").parameter_bytes()
+    apart = ModelPool(runs, precision="fp32", share=False).parameter_bytes()
+    one = ModelPool({"lora": runs["lora"]}, precision="fp32").parameter_bytes()
+    assert apart > 1.9 * one  # two merged copies
+    assert shared < 1.2 * one  # one base plus two small adapters and heads
+
+
+def test_an_adapter_peft_refuses_to_add_is_loaded_on_its_own(served_runs, monkeypatch):
+    from peft import PeftModel
+
+    original = PeftModel.load_adapter
+
+    def refuse(self, model_id, adapter_name, **kwargs):  # from_pretrained loads the first adapter through it too
+        if adapter_name != "default":
+            raise ValueError("Vera PRNG initialisation key must be the same for all adapters.")
+        return original(self, model_id, adapter_name, **kwargs)
+
+    monkeypatch.setattr(PeftModel, "load_adapter", refuse)
+    pool = ModelPool({k: served_runs[k] for k in ("lora", "dora")}, precision="fp32")
+    assert pool.served["lora"].shares_with == () and pool.served["dora"].shares_with == ()
+    assert pool.served["lora"].predictor.model is not pool.served["dora"].predictor.model
+    assert_same(pool.predict("dora", TEXTS), lightft.load(served_runs["dora"], precision="fp32").predict(TEXTS))
+
+
+def test_run_names(tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    assert name_runs([str(a), f"second={b}"]) == {"a": a, "second": b}
+    assert name_runs(a) == {"a": a}
+    assert name_runs({"x": str(a)}) == {"x": a}
+    with pytest.raises(LightftError, match=r"two runs are named 'a' .*name them apart with NAME=RUN_DIR, e\.g\. a-2="):
+        name_runs([a, f"a={b}"])
+    with pytest.raises(LightftError, match="no run to serve"):
+        name_runs([])
+
+
+def test_a_missing_or_damaged_run_is_one_line(served_runs, tmp_path):
+    with pytest.raises(LightftError, match="not a run directory|not found|does not exist") as missing:
+        ModelPool({"x": tmp_path / "nowhere"})
+    assert "\n" not in str(missing.value)
+    import shutil
+
+    broken = tmp_path / "broken"
+    shutil.copytree(served_runs["dora"], broken)
+    (broken / "adapter_model.safetensors").write_bytes(b"not safetensors")
+    with pytest.raises(LightftError, match="damaged or incomplete") as damaged:
+        ModelPool({"lora": served_runs["lora"], "broken": broken})
+    assert "\n" not in str(damaged.value)
