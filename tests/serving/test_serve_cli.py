@@ -42,11 +42,12 @@ def post(url, body):
 
 @pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT])
 def test_serve_answers_over_http_and_stops_cleanly(served_runs, stop):
+    apart = ["--no-share-base"] if stop == signal.SIGINT else []
     proc, url, lines = start(f"sentiment={served_runs['lora']}", served_runs["dora"], "--port", 0, "--quiet",
-                             "--precision", "fp32")
+                             "--precision", "fp32", *apart)
     try:
         assert url.startswith("http://127.0.0.1:")
-        assert "sentiment: lora run" in lines[0] and "base model shared with dora" in lines[0]
+        assert "sentiment: lora run" in lines[0] and ("base model shared with dora" in lines[0]) == (not apart)
         status, body = post(url, {"texts": ["good film", "dull plot"], "model": "sentiment"})
         assert status == 200 and body["model"] == "sentiment" and len(body["predictions"]) == 2
         import lightft
@@ -55,6 +56,10 @@ def test_serve_answers_over_http_and_stops_cleanly(served_runs, stop):
         assert [p["label"] for p in body["predictions"]] == [w["label"] for w in want]
         status, body = post(url, {"texts": ["x"], "model": "nope"})
         assert status == 404 and "no run named 'nope'" in body["error"]
+        with urllib.request.urlopen(url + "/models", timeout=30) as r:
+            shared = {m["name"]: m["shares_base_with"] for m in json.loads(r.read())["models"]}
+        assert shared == ({"sentiment": ["dora"], "dora": ["sentiment"]} if stop == signal.SIGTERM
+                          else {"sentiment": [], "dora": []})
     finally:
         proc.send_signal(stop)
         out, err = proc.communicate(timeout=60)

@@ -46,7 +46,8 @@ def check_options(*, max_batch_size, max_wait_ms, max_request_texts) -> None:
 
 
 def create_app(runs, *, device=None, precision: str | None = None, base_model: str | Path | None = None,
-               max_batch_size: int = 64, max_wait_ms: float = 2.0, max_request_texts: int = 1024):
+               max_batch_size: int = 64, max_wait_ms: float = 2.0, max_request_texts: int = 1024,
+               share_base: bool = True):
     """The FastAPI app serving ``runs`` (a run directory, a list of them, ``NAME=RUN`` strings or ``{name: run}``).
 
     Models load here, before anything is served; the micro-batcher's thread runs while the app does (its lifespan),
@@ -58,7 +59,7 @@ def create_app(runs, *, device=None, precision: str | None = None, base_model: s
     from pydantic import BaseModel, Field
 
     check_options(max_batch_size=max_batch_size, max_wait_ms=max_wait_ms, max_request_texts=max_request_texts)
-    pool = ModelPool(runs, device=device, precision=precision, base_model=base_model)
+    pool = ModelPool(runs, device=device, precision=precision, base_model=base_model, share=share_base)
     batcher = MicroBatcher(partial(pool.predict, batch_size=max_batch_size), max_batch_size=max_batch_size,
                            max_wait_ms=max_wait_ms)
     names = pool.names()
