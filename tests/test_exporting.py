@@ -33,6 +33,12 @@ def test_an_exported_run_predicts_in_transformers_pipeline_what_lightft_predicts
     out = lightft.export(run.path, tmp_path / "exported")
     files = sorted(p.name for p in out.iterdir())
     assert "model.safetensors" in files and "config.json" in files and "README.md" in files
+    import yaml
+
+    card = (out / "README.md").read_text()
+    front = yaml.safe_load(card.split("---\n")[1])  # the Hub's metadata block opens the card
+    assert front == {"library_name": "transformers", "pipeline_tag": "text-classification",
+                     "tags": ["lightft", method, "text-classification"]}  # a local base model is not named
     assert not any(f.endswith((".bin", ".pt", ".pkl")) or f.startswith("adapter") for f in files)
     config = json.loads((out / "config.json").read_text())
     assert config["id2label"] == {"0": "neg", "1": "pos"}
@@ -86,3 +92,19 @@ def test_base_model_is_not_used_for_a_full_run(fast, tmp_path):
     with pytest.warns(lightft.errors.LightftWarning, match="--base-model .* is not used: a full run holds every weight"):
         out = lightft.export(run.path, tmp_path / "m", base_model=tmp_path / "nowhere")
     assert (out / "model.safetensors").is_file()
+
+
+def test_the_model_card_names_a_hub_base_model():
+    from types import SimpleNamespace
+    from pathlib import Path
+
+    import yaml
+
+    from lightft.exporting import _card
+
+    config = SimpleNamespace(model="bert-base-cased", method="lora", data="imdb", max_length=256)
+    predictor = SimpleNamespace(config=config, labels=SimpleNamespace(names=["neg", "pos"]))
+    card = _card(Path("runs/imdb-lora"), predictor, {"eval": {"n": 10, "accuracy": 0.9, "macro_f1": 0.9}},
+                 Path("models/imdb"))
+    assert yaml.safe_load(card.split("---\n")[1])["base_model"] == "bert-base-cased"
+    assert "accuracy 90.00%" in card

@@ -59,7 +59,13 @@ def _card(run: Path, predictor, metrics: dict, output: Path) -> str:
     scores = (f"On its test split ({ev['n']} rows) the run measured accuracy {100 * ev['accuracy']:.2f}% and macro-F1 "
               f"{100 * ev['macro_f1']:.2f}%." if ev.get("n") else "")
     merged = "" if cfg.method == "full" else f" with its {cfg.method} weights folded into the base weights"
-    return (f"# {run.name}\n\n"
+    from lightft.model.load import looks_local
+
+    # Hugging Face Hub metadata: what the Hub's widgets and search read (a local base model's path is not named)
+    base = "" if looks_local(cfg.model) else f"base_model: {cfg.model}\n"
+    front = (f"---\nlibrary_name: transformers\npipeline_tag: text-classification\n{base}"
+             f"tags:\n- lightft\n- {cfg.method}\n- text-classification\n---\n\n")
+    return (f"{front}# {run.name}\n\n"
             f"A text classifier exported by lightft from the run `{run.name}`: `{cfg.model}` trained on "
             f"`{Path(cfg.data.rstrip('/')).name}` with `--method {cfg.method}`{merged}. {scores}\n\n"
             f"Labels: {', '.join(f'`{n}`' for n in predictor.labels.names)}. Texts were cut at {cfg.max_length} "

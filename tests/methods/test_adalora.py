@@ -45,3 +45,15 @@ def test_an_early_best_epoch_keeps_its_own_rank_pattern():
     # neither the last epoch's pattern nor the best epoch's last mask may zero a value epoch 1 was validated with
     assert all(torch.equal(validated[n], p) for n, p in model.named_parameters() if "lora_E" in n)
     assert hooks.config.rank_pattern == hooks.best_pattern  # and peft saves that epoch's ranks
+
+
+def test_a_saved_adalora_run_loads_without_peft_rank_pattern_noise(fast):
+    """peft 0.21 warns on every load that the saved rank_pattern's keys (lora_E parameters) match no module; the
+    warning is filtered where lightft loads adapters, and nothing else is."""
+    import lightft
+
+    run = lightft.train(method="adalora", **{**fast, "epochs": 1, "lr": 1e-2})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        got = lightft.load(run.path, precision="fp32").predict(["good film"])
+    assert got[0]["label"] in ("neg", "pos")
