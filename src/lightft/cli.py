@@ -41,7 +41,9 @@ EXAMPLES = {
     "train": """examples:
   lightft train --model ./minilm --data ./imdb --method lora --epochs 3
   lightft train --model bert-base-cased --data imdb --method full --lr 2e-5 --limit-train 5000
-  lightft train --config runs/imdb-lora-20260101-120000/config.yaml --output runs/again""",
+  lightft train --config runs/imdb-lora-20260101-120000/config.yaml --output runs/again
+  accelerate launch --multi_gpu --num_processes 2 -m lightft train --model ./minilm --data ./imdb --method lora
+  torchrun --standalone --nproc_per_node 2 -m lightft train ...   # data-parallel; --batch-size is per process""",
     "compare": """examples:
   lightft compare --model ./minilm --data ./imdb --methods baseline,lora,full --limit-train 4000 --epochs 1
   lightft compare --model ./minilm --data ./trec --methods all --epochs 3 --output runs/trec-all""",
@@ -339,6 +341,8 @@ def run(argv: list[str] | None = None) -> int:
 
     if args.command == "train":
         result = lightft.train(args.config, **config_overrides(args))
+        if "eval" not in result.metrics:  # another process than the main one under accelerate launch: it says it all
+            return 0
         ev, base = result.metrics["eval"], result.metrics.get("baseline")
         if base:
             print(f"baseline (untrained head): accuracy {100 * base['accuracy']:.2f}%, macro-F1 {100 * base['macro_f1']:.2f}%")
@@ -430,6 +434,8 @@ def _import_uninterrupted(module: str) -> None:
 def _show_warning(message, category, filename, lineno, file=None, line=None, _default=warnings.showwarning):
     """lightft's own warnings as one line (``warning: ...``); library warnings as Python prints them."""
     if issubclass(category, LightftWarning):
+        if os.environ.get("RANK", "0") != "0" and os.environ.get("WORLD_SIZE", "1") != "1":
+            return  # under accelerate launch the main process's warnings are every process's
         from tqdm import tqdm
 
         tqdm.write(f"warning: {message}", file=sys.stderr)  # above any progress bar, which is redrawn below it
@@ -447,7 +453,9 @@ def main(argv: list[str] | None = None) -> None:
     try:
         code = run(argv)
     except LightftError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        several = os.environ.get("WORLD_SIZE", "1") not in ("", "1")  # accelerate launch: which process says it
+        where = f" (process {os.environ.get('RANK', '?')} of {os.environ['WORLD_SIZE']})" if several else ""
+        print(f"error{where}: {exc}", file=sys.stderr)
         code = 2
     except KeyboardInterrupt as exc:
         clear = "\r\x1b[K" if sys.stderr.isatty() else ""  # the line a progress bar was drawing

@@ -151,7 +151,12 @@ def compare(methods: str | list[str] = "baseline,lora,full", config: TrainConfig
     runs/compare-<data>).
     """
     from lightft.pipeline import Session, _absolute_if_local, resolve_config
+    from lightft.runtime import process_count
 
+    if process_count() > 1:
+        raise LightftError(f"lightft compare trains its methods one after another, each in a process of its own, and "
+                           f"does not run under accelerate launch ({process_count()} processes here); run compare "
+                           "without accelerate launch, or `accelerate launch -m lightft train --method M` per method")
     if "method" in overrides:
         raise LightftError("compare() does not take method=; pass the methods to run as methods='lora,full'")
     names = parse_methods(methods)

@@ -21,7 +21,38 @@ def seed_everything(seed: int) -> None:
 
 
 def default_device() -> torch.device:
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    """The GPU if there is one (under ``accelerate launch``, this process's: ``cuda:LOCAL_RANK``), else the CPU."""
+    if not torch.cuda.is_available():
+        return torch.device("cpu")
+    return torch.device(f"cuda:{os.environ.get('LOCAL_RANK', 0)}" if process_count() > 1 else "cuda")
+
+
+def process_count() -> int:
+    """How many processes train together: ``accelerate launch`` and ``torchrun`` set WORLD_SIZE; 1 otherwise."""
+    try:
+        return max(1, int(os.environ.get("WORLD_SIZE", "1")))
+    except ValueError:
+        return 1
+
+
+def process_rank() -> int:
+    """This process's place among them (0: the main process, the only one that writes)."""
+    try:
+        return int(os.environ.get("RANK", "0")) if process_count() > 1 else 0
+    except ValueError:
+        return 0
+
+
+def broadcast_from_main(value):
+    """The main process's ``value`` in every process (a picklable object; the process group starts here if it has
+    not yet)."""
+    if process_count() == 1:
+        return value
+    from accelerate import PartialState
+    from accelerate.utils import broadcast_object_list
+
+    PartialState(cpu=default_device().type == "cpu")
+    return broadcast_object_list([value], from_process=0)[0]
 
 
 def cpu_has_native_bf16() -> bool:

@@ -113,3 +113,37 @@ def test_loss_denominators_give_every_row_the_same_weight():
     assert len(set(sizes)) > 1  # batches of 20 short rows and of 2 long ones
     assert budget.loss_denominators(1) == [sum(sizes) / len(sizes)] * len(sizes)
     assert budget.updates(3, 2) == sum(-(-len(budget.plan(e)) // 2) for e in range(3))
+
+
+@pytest.mark.parametrize("max_tokens", [None, 80])
+def test_a_plan_shared_by_processes_deals_every_batch_out_once_padded_to_a_multiple(max_tokens):
+    """Under accelerate launch: the processes' batches together are the one-process plan (its first batches repeated
+    to fill the last round), each process has as many, and a window's denominator is its rows over every process
+    divided by the process count (the mean of the processes' gradients is then the mean over the window's rows)."""
+    from lightft.data.batching import BatchPlan
+
+    lengths = [4] * 30 + [40] * 7
+    one = BatchPlan(lengths, 6, seed=3, max_tokens=max_tokens)
+    shards = [BatchPlan(lengths, 6, seed=3, max_tokens=max_tokens, processes=3, rank=r) for r in range(3)]
+    for epoch in (0, 1):
+        one.set_epoch(epoch)
+        for s in shards:
+            s.set_epoch(epoch)
+        base = one.batches
+        padded = base + base[: (-len(base)) % 3]
+        assert len({len(s.batches) for s in shards}) == 1
+        dealt = [shards[i % 3].batches[i // 3] for i in range(len(padded))]
+        assert dealt == padded  # update k of each process: global batches 3k, 3k+1, 3k+2
+        assert list(shards[1]) == shards[1].batches
+        for ga in (1, 2):
+            got = shards[0].loss_denominators(ga)
+            assert got == shards[2].loss_denominators(ga) and len(got) == -(-len(shards[0].batches) // ga)
+            sizes = [len(b) for b in padded]
+            windows = [sum(sizes[i : i + 3 * ga]) / 3 for i in range(0, len(sizes), 3 * ga)]
+            assert got == (windows if max_tokens is None else [sum(windows) / len(windows)] * len(windows))
+            assert shards[0].updates(2, ga) == sum(-(-len(BatchPlan(lengths, 6, seed=3, max_tokens=max_tokens,
+                                                                      processes=3, rank=0).plan(e)) // (3 * ga))
+                                                   for e in range(2))
+    single = BatchPlan(lengths, 6, seed=3, max_tokens=max_tokens)
+    assert single.loss_denominators(2) == BatchPlan(lengths, 6, seed=3, max_tokens=max_tokens,
+                                                     processes=1).loss_denominators(2)

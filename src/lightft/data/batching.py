@@ -98,28 +98,43 @@ def eval_batches(lengths: Sequence[int], batch_size: int, max_tokens: int | None
 
 class BatchPlan(Sampler[list[int]]):
     """A batch sampler that re-plans its batches each epoch (call ``set_epoch``). ``skip``: batches of the epoch
-    left out at its start (a run resumed in the middle of an epoch)."""
+    left out at its start (a run resumed in the middle of an epoch).
+
+    With ``processes`` > 1 (data-parallel training under ``accelerate launch``) the plan shards itself: the epoch's
+    batches, padded to a multiple of ``processes`` by repeating its first ones, are dealt out in turn, and
+    ``batches`` holds process ``rank``'s share. Update k of every process then covers global batches
+    k·processes … k·processes + processes − 1: with 2 processes of batch 8, the rows one process with batch 16
+    sees. (accelerate's own sharding concatenates a short last batch with others, which token-budget batches must
+    not be, so lightft does not let it shard.)"""
 
     def __init__(self, lengths: Sequence[int], batch_size: int, *, seed: int, max_tokens: int | None = None,
-                 group: bool = False, width: Width | None = None):
+                 group: bool = False, width: Width | None = None, processes: int = 1, rank: int = 0):
         self.lengths, self.batch_size, self.seed, self.max_tokens = list(lengths), batch_size, seed, max_tokens
         self.group, self.width, self.skip, self.epoch = group, width, 0, None
+        self.processes, self.rank = processes, rank
         self.set_epoch(0)
 
     def plan(self, epoch: int) -> list[list[int]]:
-        return train_batches(self.lengths, self.batch_size, seed=self.seed, epoch=epoch, max_tokens=self.max_tokens,
-                             group=self.group, width=self.width)
+        """Every process's batches of ``epoch``, in the order they are dealt out."""
+        batches = train_batches(self.lengths, self.batch_size, seed=self.seed, epoch=epoch,
+                                max_tokens=self.max_tokens, group=self.group, width=self.width)
+        if self.processes == 1 or not batches:
+            return batches
+        padded = -(-len(batches) // self.processes) * self.processes
+        return [batches[i % len(batches)] for i in range(padded)]
 
     def set_epoch(self, epoch: int) -> None:
         if epoch != self.epoch:
             self.epoch = epoch
-            self.batches = self.plan(epoch)
+            self.everyone = self.plan(epoch)
+            self.batches = self.everyone[self.rank :: self.processes]
 
     def updates(self, epochs: int, grad_accum: int) -> int:
-        """Optimizer updates over ``epochs`` epochs: token-budget batch counts differ from epoch to epoch."""
+        """This process's optimizer updates over ``epochs`` epochs: token-budget batch counts differ from epoch to
+        epoch."""
         if self.max_tokens is None:
             return epochs * -(-len(self.batches) // grad_accum)
-        return sum(-(-len(self.plan(e)) // grad_accum) for e in range(epochs))
+        return sum(-(-len(self.plan(e)) // (self.processes * grad_accum)) for e in range(epochs))
 
     def loss_denominators(self, grad_accum: int) -> list[float]:
         """What each accumulation window's summed loss is divided by, for the current epoch.
@@ -127,9 +142,12 @@ class BatchPlan(Sampler[list[int]]):
         Row batches: the window's rows, so an update follows the mean loss of its rows, the last short window
         included. Token-budget batches: the epoch's mean rows per window, the same for every window, so a row
         weighs the same whether it lands in a batch of 16 long texts or of 256 short ones (a per-batch mean would
-        weigh the long text 16 times more)."""
-        sizes = [len(b) for b in self.batches]
-        rows = [sum(sizes[i : i + grad_accum]) for i in range(0, len(sizes), grad_accum)]
+        weigh the long text 16 times more). With several processes a window spans every process's batches and
+        its rows are divided by the process count: the gradients' mean over processes is then the mean over the
+        window's rows."""
+        sizes = [len(b) for b in self.everyone]
+        window = grad_accum * self.processes
+        rows = [sum(sizes[i : i + window]) / self.processes for i in range(0, len(sizes), window)]
         if self.max_tokens is None or not rows:
             return [float(r) for r in rows]
         return [sum(rows) / len(rows)] * len(rows)

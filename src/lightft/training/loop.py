@@ -28,7 +28,7 @@ from lightft import progress
 from lightft.errors import LightftError, LightftWarning
 from lightft.methods.base import TrainingHooks
 from lightft.model.forward import Forward
-from lightft.runtime import peak_memory_mb, reset_peak_memory
+from lightft.runtime import peak_memory_mb, reset_peak_memory, seed_everything
 from lightft.threads import ThreadGovernor
 from lightft.training.checkpoint import Checkpoint, EpochSums, Snapshot, rng_state, set_rng_state
 from lightft.training.optim import build_optimizer, linear_warmup_decay
@@ -199,9 +199,9 @@ def _train_epoch(step: _Step, loader: DataLoader, denominators: list[float], sta
             if accelerator.sync_gradients and hp.max_grad_norm > 0:
                 accelerator.clip_grad_norm_(model.parameters(), hp.max_grad_norm)
             step.optimizer.step()
-            step.scheduler.step()
             updated = accelerator.sync_gradients
             if updated:
+                step.scheduler.step()  # once per update (not prepared: accelerate would step it once per process)
                 tally.updates += 1
                 step.hooks.after_update(tally.updates)
             step.optimizer.zero_grad(set_to_none=True)
@@ -220,8 +220,8 @@ def _train_epoch(step: _Step, loader: DataLoader, denominators: list[float], sta
                 torch.cuda.synchronize(device)  # once per run: time to first step
             tally.first_step_seconds, tally.first_step_samples = time.perf_counter() - started, rows
         if state.step % LOG_EVERY == 0:
-            # the only host sync, every LOG_EVERY steps
-            loss = _finite((running / running_rows).item(), state, hp)
+            # the only host sync, every LOG_EVERY steps (every process at the same step: one all-reduce)
+            loss = _finite(_mean_over_processes(accelerator, running, running_rows), state, hp)
             tally.clock.append((tally.samples, tally.seconds + time.perf_counter() - started))
             tally.curve.append((state.step, round(loss, 5)))
             bar.set_postfix(loss=f"{loss:.4f}", samples_s=f"{bar.n / (time.perf_counter() - started):.1f}")
@@ -235,8 +235,21 @@ def _train_epoch(step: _Step, loader: DataLoader, denominators: list[float], sta
     epoch_loss += running
     epoch_rows += running_rows
     if running_n:
-        tally.curve.append((state.step, round(_finite((running / running_rows).item(), state, hp), 5)))
+        tally.curve.append((state.step, round(_finite(_mean_over_processes(accelerator, running, running_rows), state,
+                                                      hp), 5)))
+    if accelerator.num_processes > 1:  # the epoch's loss over every process's rows
+        both = accelerator.reduce(torch.stack([epoch_loss, torch.tensor(float(epoch_rows), device=device)]), "sum")
+        epoch_loss, epoch_rows = both[0], int(both[1].item())
     return epoch_loss, epoch_rows
+
+
+def _mean_over_processes(accelerator: Accelerator, loss_sum: torch.Tensor, rows: int) -> float:
+    """The mean loss over ``rows`` rows of this process and, under ``accelerate launch``, of every other one (each
+    process calls it at the same step, so the decision to stop on a nan is the same everywhere)."""
+    if accelerator.num_processes == 1:
+        return (loss_sum / rows).item()
+    both = accelerator.reduce(torch.stack([loss_sum.float(), torch.tensor(float(rows), device=loss_sum.device)]), "sum")
+    return (both[0] / both[1]).item()
 
 
 def fit(model: nn.Module, train: TokenizedDataset, hp: Hyper, *, forward: Forward,
@@ -255,8 +268,10 @@ def fit(model: nn.Module, train: TokenizedDataset, hp: Hyper, *, forward: Forwar
     hooks = hooks or TrainingHooks()
     device = accelerator.device
     collate = forward.collator()
+    processes = accelerator.num_processes
+    quiet = quiet or not accelerator.is_main_process
     plan = BatchPlan(train.lengths, hp.batch_size, seed=hp.seed, max_tokens=hp.max_tokens, group=hp.group_by_length,
-                     width=collate.width)
+                     width=collate.width, processes=processes, rank=accelerator.process_index)
     # Pinned host memory + non-blocking copies (Accelerator(dataloader_config=non_blocking)) keep the host from
     # waiting on the GPU at every batch: a pageable copy blocks until the previous step's kernels finish.
     loader = DataLoader(train, batch_sampler=plan, collate_fn=collate, pin_memory=device.type == "cuda")
@@ -264,7 +279,10 @@ def fit(model: nn.Module, train: TokenizedDataset, hp: Hyper, *, forward: Forwar
     optimizer = build_optimizer(model, hp.lr, hp.weight_decay, device)
     scheduler = linear_warmup_decay(optimizer, total_updates, hp.warmup_ratio)
     hooks.start(total_updates)
-    model, optimizer, loader, scheduler = accelerator.prepare(model, optimizer, loader, scheduler)
+    model, optimizer = accelerator.prepare(model, optimizer)
+    loader = _prepare_loader(accelerator, loader)
+    if processes > 1:  # DDP gave every process rank 0's weights; dropout masks differ from process to process
+        seed_everything(hp.seed + accelerator.process_index)
     step = _Step(model, forward, accelerator, optimizer, scheduler, hooks, hp)
     state, tally, sums, best = TrainState(), Tally(), EpochSums(), None
     stopped, rng = False, None
@@ -311,7 +329,7 @@ def fit(model: nn.Module, train: TokenizedDataset, hp: Hyper, *, forward: Forwar
             plan.skip = sums.steps
             model.train()
             started = time.perf_counter()
-            bar = progress.bar(len(train), f"epoch {epoch}/{hp.epochs}", quiet=quiet)
+            bar = progress.bar(sum(len(b) for b in plan.batches), f"epoch {epoch}/{hp.epochs}", quiet=quiet)
             if sums.steps:
                 bar.update(sum(len(b) for b in plan.batches[:sums.steps]))
             if forward.compile is not None and state.step == 0:
@@ -337,7 +355,9 @@ def fit(model: nn.Module, train: TokenizedDataset, hp: Hyper, *, forward: Forwar
             tally.seconds += time.perf_counter() - started
             started = None
             bar.close()
-            metrics = validate(model)
+            # every process scores the whole split on the bare model (no collective per batch): the same figures,
+            # so the same epoch is kept everywhere
+            metrics = validate(accelerator.unwrap_model(model) if processes > 1 else model)
             diverged = not math.isfinite(metrics["loss"])  # weights broken by the epoch's last updates
             if diverged and not state.history:
                 _finite(metrics["loss"], state, hp, what="validation loss")
@@ -380,6 +400,8 @@ def fit(model: nn.Module, train: TokenizedDataset, hp: Hyper, *, forward: Forwar
                       "(testing and saving it); interrupt again to stop without saving", LightftWarning, stacklevel=2)
     finally:
         governor.restore()  # a run that raises leaves the process on its thread count
+    if processes > 1 and not interrupted:  # rows trained by every process (the figures report the whole run)
+        tally.samples = int(accelerator.reduce(torch.tensor(float(tally.samples), device=device), "sum").item())
     # real (unpadded) tokens seen, without a sync per step: exact for whole epochs, the mean length for a cut one
     tokens = round(tally.samples * sum(train.lengths) / len(train.lengths)) if train.lengths else 0
     return FitResult(
@@ -396,6 +418,17 @@ def fit(model: nn.Module, train: TokenizedDataset, hp: Hyper, *, forward: Forwar
         clock=tally.clock,
         interrupted=interrupted,
     )
+
+
+def _prepare_loader(accelerator: Accelerator, loader: DataLoader) -> DataLoader:
+    """accelerate's loader (batches moved to the device, the end of the epoch known to ``accumulate``); under
+    ``accelerate launch`` without its sharding, which ``BatchPlan`` does itself."""
+    if accelerator.num_processes == 1:
+        return accelerator.prepare(loader)
+    from accelerate.data_loader import prepare_data_loader
+
+    return prepare_data_loader(loader, accelerator.device, num_processes=1, process_index=0, put_on_device=True,
+                               non_blocking=accelerator.non_blocking)
 
 
 def restore(model: nn.Module, state: dict[str, torch.Tensor]) -> None:
