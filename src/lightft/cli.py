@@ -219,7 +219,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--base-model", metavar="PATH_OR_ID", help=BASE_MODEL_HELP)
     p = command("serve", "Serve runs over HTTP: several adapters on one base model, requests micro-batched.",
                 "Load each run and answer POST /predict over HTTP (FastAPI + uvicorn; pip install 'lightft[serve]'). "
-                "Adapter runs trained from the same base model (and of the same peft type and number of labels) "
+                "Adapter runs trained from the same base model (and of the same peft type; any number of labels) "
                 "share one copy of it, unmerged; other runs load merged, as predict loads them. Concurrent requests "
                 "are grouped into micro-batches: whatever queued while the model was busy, plus what arrives within "
                 "--max-wait-ms, up to --max-batch-size texts. Ctrl-C or SIGTERM stops the server after the requests "

@@ -238,8 +238,9 @@ def train(config: TrainConfig | str | Path | None = None, **overrides) -> RunRes
 
 def _train_in_processes(cfg: TrainConfig, method, output: Path) -> RunResult:
     """``train`` in one of several processes (``accelerate launch``): each trains on its share of every batch plan,
-    DDP averages the gradients, every process validates, and the main one tests and writes the run directory.
-    No training state is saved yet (each process would need its own RNG state)."""
+    DDP averages the gradients, every process validates, and the main one tests and writes the run directory
+    (metrics.json's ``train.processes`` says how many: ``--batch-size`` is per process). No training state is
+    saved yet (each process would need its own RNG state)."""
     main = process_rank() == 0
     cfg.output = str(output)
     if cfg.compile:
@@ -334,7 +335,7 @@ def _test_and_save(cfg, method, output, session, ckpt, accelerator, model, hooks
     metrics["eval"] = session.evaluate(model, "test", "testing (best epoch)")
     metrics["validation"] = result.history[result.best_epoch - 1]["validation"]
     metrics["params"] = {**params, "trainable_percent": round(100 * params["trainable"] / params["total"], 4)}
-    metrics["train"] = {**result.summary(), "epochs_run": len(result.history),
+    metrics["train"] = {**result.summary(), "epochs_run": len(result.history), "processes": process_count(),
                         "unpadded": session.forward_for(model).unpadded, **({"resumed": resumed} if resumed else {})}
     metrics["history"] = result.history
     metrics["data"] = session.data_summary()

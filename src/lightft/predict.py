@@ -136,6 +136,11 @@ def check_texts(texts: Sequence) -> None:
         if not isinstance(t, str) or not t.strip():
             found = "empty" if isinstance(t, str) or t is None else f"{_a(type(t).__name__)}, not a string"
             raise LightftError(f"text {i + 1} of {len(texts)} is {found}; every text to predict needs content")
+        try:
+            t.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise LightftError(f"text {i + 1} of {len(texts)} has an unpaired surrogate at character {exc.start + 1}, "
+                               "which is not text; send valid Unicode (UTF-8)") from None
 
 
 def load(run_dir: str | Path, **kwargs) -> Predictor:

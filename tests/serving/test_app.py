@@ -73,6 +73,12 @@ def test_bad_requests_get_their_status_and_one_line(client, body, status, messag
 def test_a_body_that_is_not_json(client):
     r = client.post("/predict", content=b"{texts: [", headers={"content-type": "application/json"})
     assert r.status_code == 422 and "the body is not valid JSON" in r.json()["error"]
+    r = client.post("/predict", content=b'{"texts": ["ok", "bad \\ud800"], "model": "lora"}',
+                    headers={"content-type": "application/json"})  # JSON's escape of a lone surrogate
+    assert r.status_code == 400 and r.json()["error"].startswith("text 2 of 2 has an unpaired surrogate at character 5")
+    r = client.post("/predict", content=b'{"texts": ["a"], "model": "lora"}')  # curl -d without a content type
+    assert r.status_code == 422 and r.json()["error"].startswith("the body was sent as no content type; send it as "
+                                                                   "JSON, with the header Content-Type: application/json")
     r = client.get("/nowhere")
     assert r.status_code == 404 and r.json() == {"error": "no endpoint GET /nowhere; this server has POST /predict, "
                                                           "GET /models, GET /health, GET /stats and GET /docs"}

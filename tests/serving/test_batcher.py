@@ -86,6 +86,27 @@ def test_a_failure_fails_only_its_group_and_the_worker_goes_on():
         assert batcher.submit("good", ["3"]).result(5) == ["good:3"]
 
 
+def test_when_a_group_fails_each_request_is_predicted_alone():
+    calls = []
+
+    def predict(name, texts):
+        calls.append(list(texts))
+        if "poison" in texts:
+            raise RuntimeError("cannot tokenize")
+        return [t.upper() for t in texts]
+
+    gate = threading.Event()
+    with MicroBatcher(lambda n, t: (gate.wait(5), predict(n, t))[1], max_wait_ms=0) as batcher:
+        first = batcher.submit("a", ["x"])
+        time.sleep(0.1)
+        good, bad = batcher.submit("a", ["fine"]), batcher.submit("a", ["poison"])
+        gate.set()
+        assert first.result(5) == ["X"] and good.result(5) == ["FINE"]
+        with pytest.raises(RuntimeError, match="cannot tokenize"):
+            bad.result(5)
+    assert calls[1:] == [["fine", "poison"], ["fine"], ["poison"]]
+
+
 def test_a_cancelled_request_is_skipped_and_close_finishes_what_is_queued():
     predict = Recorder()
     batcher = MicroBatcher(predict, max_wait_ms=0).start()

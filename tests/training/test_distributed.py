@@ -49,6 +49,7 @@ def test_two_processes_train_what_one_process_with_their_joint_batch_trains(stil
     a, b = (json.loads((tmp_path / n / "metrics.json").read_text()) for n in ("one", "two"))
     # 108 training rows: 9 batches of 12, or 18 of 6 dealt out in turn; windows of 2 updates (24 rows) either way
     assert a["train"]["samples"] == b["train"]["samples"] == 216
+    assert (a["train"]["processes"], b["train"]["processes"]) == (1, 2)  # --batch-size is per process
     assert [s for s, _ in a["train"]["loss_curve"]] == [s for s, _ in b["train"]["loss_curve"]] == [9, 18]
     for (_, x), (_, y) in zip(a["train"]["loss_curve"], b["train"]["loss_curve"]):
         assert x == pytest.approx(y, abs=2e-5)

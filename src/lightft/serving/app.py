@@ -88,6 +88,10 @@ def create_app(runs, *, device=None, precision: str | None = None, base_model: s
 
     @app.exception_handler(RequestValidationError)
     async def malformed(request, exc):
+        kind = request.headers.get("content-type", "")
+        if "json" not in kind:  # curl -d without -H: the body is never read as JSON
+            return error(422, f"the body was sent as {kind or 'no content type'}; send it as JSON, with the header "
+                              f"Content-Type: application/json, like {EXAMPLE}")
         return error(422, f"bad request body ({_describe(exc.errors())}); send JSON like {EXAMPLE}")
 
     @app.exception_handler(StarletteHTTPException)  # unknown paths and methods
@@ -95,6 +99,8 @@ def create_app(runs, *, device=None, precision: str | None = None, base_model: s
         where = f"{request.method} {request.url.path}"
         if exc.status_code == 404:
             return error(404, f"no endpoint {where}; this server has {ENDPOINTS}")
+        if exc.status_code == 400 and request.url.path == "/predict":  # starlette could not parse the body
+            return error(400, f"the body is not valid UTF-8 JSON; send JSON like {EXAMPLE}")
         if exc.status_code == 405:
             return error(405, f"{where} is not allowed; this server has {ENDPOINTS}")
         return error(exc.status_code, f"{where}: {exc.detail}")
@@ -136,6 +142,8 @@ def create_app(runs, *, device=None, precision: str | None = None, base_model: s
             return error(400, str(exc))
         try:
             rows = await asyncio.wrap_future(batcher.submit(name, texts))
+        except asyncio.CancelledError:  # uvicorn's shutdown grace period ran out
+            return error(503, "the server is shutting down; send the request again to a running server")
         except LightftError as exc:
             return error(400, str(exc))
         except Exception as exc:  # noqa: BLE001 - the client gets one line; the server goes on

@@ -42,6 +42,10 @@ class BatchStats:
                 "busy_seconds": round(self.busy_seconds, 3)}
 
 
+def _raise(exc: Exception):
+    raise exc
+
+
 class MicroBatcher:
     """``submit(name, texts)`` returns a Future of ``predict(name, texts)``'s result, computed in a batch."""
 
@@ -121,12 +125,15 @@ class MicroBatcher:
             texts = [t for r in requests for t in r.texts]
             try:
                 rows = self.predict(name, texts)
-            except Exception as exc:  # every request of the group learns why; the worker goes on
-                for r in requests:
-                    r.future.set_exception(exc)
-                continue
-            finally:
+            except Exception as exc:  # each request alone, so that one cannot fail the others; the worker goes on
                 self.stats.forwards += 1
+                for r in requests:
+                    try:
+                        r.future.set_result(self.predict(name, r.texts) if len(requests) > 1 else _raise(exc))
+                    except Exception as alone:
+                        r.future.set_exception(alone)
+                continue
+            self.stats.forwards += 1
             at = 0
             for r in requests:
                 r.future.set_result(rows[at : at + len(r.texts)])

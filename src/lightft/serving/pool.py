@@ -27,6 +27,9 @@ from lightft.predict import Predictor
 from lightft.runtime import default_device, resolve_precision
 
 
+CHARS_PER_TOKEN = 50  # far beyond any tokenizer's characters per token: what is cut is past --max-length anyway
+
+
 class _CannotShare(LightftError):
     """peft refused a second adapter on this base (e.g. VeRA adapters with other projection seeds)."""
 
@@ -162,7 +165,9 @@ class ModelPool:
     def predict(self, name: str, texts: Sequence[str], *, batch_size: int = 64) -> list[dict]:
         """``{"label", "score", "probabilities", "tokens"}`` per text, with run ``name``."""
         predictor = self.served[name].predictor
-        ids = predictor.token_ids(texts)
+        # the tokenizer reads a whole text before cutting it at --max-length: a 20 MB text held every run for 30 s
+        limit = CHARS_PER_TOKEN * predictor.config.max_length
+        ids = predictor.token_ids([t[:limit] for t in texts])
         # no thread probe: it would cost more than a small micro-batch's forward (set OMP_NUM_THREADS when other
         # busy processes share the cores)
         rows = predictor.rows(predictor.ids_logits(ids, batch_size=batch_size, probe_threads=False))

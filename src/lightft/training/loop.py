@@ -389,8 +389,10 @@ def fit(model: nn.Module, train: TokenizedDataset, hp: Hyper, *, forward: Forwar
             if checkpoint is not None and (checkpoint.due() or (last and checkpoint.due(FINAL_SAVE_SECONDS))):
                 snapshot(EpochSums(), stopped_now=last)
     except KeyboardInterrupt:  # Ctrl-C, or SIGTERM as the CLI turns it
-        if not state.best_epoch:
-            raise  # nothing kept yet: the run stops and writes nothing
+        if not state.best_epoch or not accelerator.is_main_process:
+            # nothing kept yet: the run stops and writes nothing; another process than the main one exits non-zero,
+            # so the launcher stops the group (a quiet exit left the main process waiting in its next all-reduce)
+            raise
         interrupted = True
         if started is not None:
             tally.seconds += time.perf_counter() - started
