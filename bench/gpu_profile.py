@@ -38,6 +38,7 @@ from lightft.config import TrainConfig  # noqa: E402
 from lightft.data.batching import train_batches  # noqa: E402
 from lightft.methods import get_method  # noqa: E402
 from lightft.model.forward import Forward  # noqa: E402
+from lightft.model.gelu_epilogue import fuse_gelu_epilogue  # noqa: E402
 from lightft.runtime import store_frozen_in_bf16  # noqa: E402
 from lightft.training.optim import build_optimizer  # noqa: E402
 
@@ -234,28 +235,6 @@ def profile_kernels(label: str, run, units: int, device: torch.device) -> None:
         print(prof.key_averages().table(sort_by="self_device_time_total", row_limit=25, max_name_column_width=90))
 
 
-def use_gelu_epilogue(model) -> int:
-    """Swap each BERT intermediate layer's GEMM and separate GELU for one cuBLASLt GEMM with a GELU epilogue
-    (``torch._addmm_activation``; inductor calls it as an extern kernel, so the epilogue survives compiling), so
-    the 3,072-wide pre-activation is never written to memory. A benchmark experiment, inference only (the GELU of
-    cuBLASLt's epilogue may be the tanh approximation: ``bench/gpu_gelu_epilogue.py`` measures the error).
-    Returns how many layers were swapped."""
-    import types
-
-    from transformers.models.bert.modeling_bert import BertIntermediate
-
-    def forward(self, hidden_states):
-        dense = self.dense
-        x = hidden_states.reshape(-1, hidden_states.shape[-1]).to(dense.weight.dtype)
-        out = torch._addmm_activation(dense.bias.to(dense.weight.dtype), x, dense.weight.t(), use_gelu=True)
-        return out.view(*hidden_states.shape[:-1], out.shape[-1])
-
-    layers = [m for m in model.modules() if isinstance(m, BertIntermediate)]
-    for m in layers:
-        m.forward = types.MethodType(forward, m)
-    return len(layers)
-
-
 def profile_infer(spec: str, ids, tiny: bool):
     """``TOKENS:COMPILE`` (COMPILE ``eager`` or a spec such as ``model:default``): lightft's inference over the
     workload as ``lightft predict`` runs it (length-sorted batches of at most TOKENS tokens and 512 rows, packed on
@@ -263,13 +242,13 @@ def profile_infer(spec: str, ids, tiny: bool):
     the profiler."""
     from lightft.evaluation import predict_logits
 
-    gelu_epilogue = spec.endswith("+gelu")
-    tokens, _, compile_spec = spec.removesuffix("+gelu").partition(":")
+    stock_gelu = spec.endswith("-gelu")
+    tokens, _, compile_spec = spec.removesuffix("-gelu").partition(":")
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     model = make_model(tiny).to(device).eval().requires_grad_(False)
     store_frozen_in_bf16(model, "bf16", device)
-    if gelu_epilogue:
-        print(f"[infer {spec}] GELU epilogue in {use_gelu_epilogue(model)} intermediate layers", flush=True)
+    if not stock_gelu:  # as predict.Predictor holds the model
+        print(f"[infer {spec}] GELU epilogue in {fuse_gelu_epilogue(model, device)} intermediate layers", flush=True)
     fwd = Forward.choose(model, 0, "auto", device, compile=False if compile_spec == "eager" else compile_spec,
                          max_length=512)
     seqs = [list(x) for x in ids]
@@ -331,9 +310,9 @@ def main() -> None:
     p.add_argument("--timed", type=int, default=20)
     p.add_argument("--profiled", type=int, default=5)
     p.add_argument("--infer", action="append", default=[], metavar="TOKENS:COMPILE",
-                   help="Profile inference over the workload, e.g. 131072:model:default or 65536:eager; a "
-                        "'+gelu' suffix runs BERT's intermediate GEMM + GELU as one cuBLASLt GEMM with a GELU "
-                        "epilogue. Later specs are compared with the first (same predictions, largest logit "
+                   help="Profile inference over the workload, e.g. 131072:model:default or 65536:eager; as "
+                        "lightft predict runs it (BERT's intermediate GEMM + GELU as one cuBLASLt GEMM with a GELU "
+                        "epilogue on a GPU); a '-gelu' suffix keeps the stock GEMM then GELU. Later specs are compared with the first (same predictions, largest logit "
                         "difference).")
     p.add_argument("--cprofile", metavar="FILE", help="Run the (first) --ttfs set-up under cProfile, saved to FILE.")
     p.add_argument("--inductor", action="append", default=[], metavar="KEY=VALUE",

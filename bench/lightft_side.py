@@ -16,6 +16,7 @@ from lightft.data.batching import TokenizedDataset
 from lightft.evaluation import predict_logits
 from lightft.methods import count_parameters, get_method
 from lightft.model.forward import Forward
+from lightft.model.gelu_epilogue import fuse_gelu_epilogue
 from lightft.runtime import (make_accelerator, peak_memory_mb, reset_peak_memory, resolve_precision, seed_everything,
                              store_frozen_in_bf16)
 from lightft.training import Hyper, fit
@@ -96,9 +97,11 @@ def lightft_infer(model, ids: Sequence[Sequence[int]], *, batch_size: int, bf16:
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     bf16 = resolve_precision("auto", device) == "bf16" if bf16 is None else bf16
     model = model.to(device).eval().requires_grad_(False)
-    # as `lightft predict` holds it (predict.Predictor): linear weights in bf16, the rest fp32, under autocast.
+    # as `lightft predict` holds it (predict.Predictor): linear weights in bf16, the rest fp32, under autocast, and
+    # on a GPU the feed-forward GEMM + GELU as one call (model/gelu_epilogue.py).
     # (GPU runs 1-5 cast the whole model to bf16 instead.)
     store_frozen_in_bf16(model, "bf16" if bf16 else "fp32", device)
+    fuse_gelu_epilogue(model, device)
     forward = Forward.choose(model, pad_token_id, unpadded, device, compile=compile, max_length=max_length)
     seqs = [list(x) for x in ids]
     kw = dict(forward=forward, batch_size=batch_size, device=device, precision="bf16" if bf16 else "fp32", quiet=True,

@@ -18,6 +18,7 @@ from lightft.errors import LightftError, LightftWarning, did_you_mean
 from lightft.evaluation import predict_logits
 from lightft.methods import get_method
 from lightft.model.forward import Forward
+from lightft.model.gelu_epilogue import fuse_gelu_epilogue
 from lightft.model.load import looks_local, quiet_transformers, resolve_model
 from lightft.runtime import default_device, resolve_precision, store_frozen_in_bf16
 
@@ -75,6 +76,7 @@ class Predictor:
                                "restore it from a copy or train it again") from None
         self.model.requires_grad_(False)
         store_frozen_in_bf16(self.model, self.precision, self.device)  # what autocast would cast at every batch
+        fuse_gelu_epilogue(self.model, self.device)  # BERT-family feed-forward GEMM + GELU as one call on a GPU
 
     def _load_model(self) -> torch.nn.Module:
         return self.method.load(self.config, self.labels, self.path, merge=self.merge)

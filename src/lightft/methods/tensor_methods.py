@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Callable
 
 from safetensors.torch import load_file, save_file
+import torch
 from torch import nn
 
 from lightft.errors import LightftError
@@ -65,4 +66,4 @@ class FullMethod(Method):
         from transformers import AutoModelForSequenceClassification
 
         return AutoModelForSequenceClassification.from_pretrained(str(directory), local_files_only=True,
-                                                                  use_safetensors=True)
+                                                                  use_safetensors=True, dtype=torch.float32)

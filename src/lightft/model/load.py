@@ -139,7 +139,10 @@ def position_limit(model: nn.Module) -> int | None:
 def load_model(spec: str, labels: LabelMap, *, seed: int = 42, max_length: int | None = None, **overrides):
     """The encoder with a sequence-classification head sized and named from ``labels``.
 
-    The head is initialised from ``seed``, so the baseline and every method start from the same head. A checkpoint
+    The weights load in fp32 even from a checkpoint saved in bf16 or fp16: transformers 5 would otherwise keep the
+    file's dtype, and training would then update half-precision weights directly (AdamW's small steps round away);
+    autocast and ``precision`` lower the compute where wanted. The head is initialised from ``seed``, so the baseline
+    and every method start from the same head. A checkpoint
     that already has a head for another number of classes gets a fresh one. ``max_length`` (tokens per text) is
     checked against the model's position embeddings.
     """
@@ -159,7 +162,7 @@ def load_model(spec: str, labels: LabelMap, *, seed: int = 42, max_length: int |
                 num_labels=len(labels),
                 id2label=labels.id2label,
                 label2id=labels.label2id,
-                **overrides,
+                **{"dtype": torch.float32, **overrides},  # fp32 master weights, whatever dtype the file holds
             )
     except SafetensorError as exc:
         raise LightftError(f"model {spec!r} has damaged weights ({str(exc).splitlines()[0][:160]}); download or save "
