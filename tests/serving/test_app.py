@@ -132,7 +132,45 @@ def test_bad_options_and_a_missing_fastapi(served_runs, monkeypatch):
     with pytest.raises(LightftError, match=r"--max-batch-size must be a whole number >= 1, got 0; --max-wait-ms must "
                                            r"be a number of milliseconds from 0 to 1000, got -1"):
         create_app(served_runs["lora"], max_batch_size=0, max_wait_ms=-1)
+    with pytest.raises(LightftError, match=r"unknown serve option\(s\) max_batchsize \(did you mean 'max_batch_size'\?\); "
+                                           r"expected some of: host, port, quiet, device, precision"):
+        lightft.serve(served_runs["lora"], max_batchsize=8)
     monkeypatch.setitem(sys.modules, "fastapi", None)
     with pytest.raises(LightftError, match=r"lightft serve needs FastAPI and uvicorn, and fastapi is not installed; "
                                            r"install them with: pip install 'lightft\[serve\]'"):
         lightft.serve(served_runs["lora"])
+
+
+def test_health_is_503_once_the_prediction_worker_is_gone(served_runs):
+    app = create_app({"lora": served_runs["lora"]}, precision="fp32")
+    with TestClient(app) as c:
+        assert c.get("/health").json()["status"] == "ok"
+        app.state.batcher.close()  # as if its thread had died
+        r = c.get("/health")
+        assert r.status_code == 503 and r.json()["status"] == "down"
+        r = c.post("/predict", json={"texts": ["good"]})
+        assert r.status_code == 503 and r.json() == {"error": "the micro-batcher is not running (not started yet, or closed)"}
+
+
+class Client:
+    def __init__(self, gone_after: int):
+        self.polls, self.gone_after = 0, gone_after
+
+    async def is_disconnected(self):
+        self.polls += 1
+        return self.polls > self.gone_after
+
+
+def test_a_client_that_hangs_up_cancels_its_queued_request(monkeypatch):
+    import asyncio
+    from concurrent.futures import Future
+
+    from lightft.serving import app as app_module
+
+    monkeypatch.setattr(app_module, "DISCONNECT_POLL_S", 0.01)
+    queued = Future()
+    assert asyncio.run(app_module.answer(queued, Client(gone_after=2))) is None
+    assert queued.cancelled()  # the worker's set_running_or_notify_cancel() skips it
+    answered = Future()
+    answered.set_result(["row"])
+    assert asyncio.run(app_module.answer(answered, Client(gone_after=0))) == ["row"]  # an answer in hand is kept

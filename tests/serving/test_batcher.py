@@ -46,7 +46,7 @@ def test_requests_queued_while_the_model_is_busy_go_in_one_forward_and_each_gets
         assert [f.result(5) for f in futures] == [[f"a:t{i}", f"a:u{i}"] for i in range(10)]
     assert predict.calls[1] == ("a", [t for i in range(10) for t in (f"t{i}", f"u{i}")])  # one call, in order
     assert len(predict.calls) == 2
-    assert batcher.stats.as_dict() == {"requests": 11, "texts": 21, "batches": 2, "forwards": 2,
+    assert batcher.stats.as_dict() == {"requests": 11, "cancelled": 0, "texts": 21, "batches": 2, "forwards": 2,
                                        "texts_per_forward": 10.5, "busy_seconds": batcher.stats.as_dict()["busy_seconds"]}
 
 
@@ -117,5 +117,50 @@ def test_a_cancelled_request_is_skipped_and_close_finishes_what_is_queued():
     batcher.close()
     assert kept.done() and kept.result() == ["a:kept"]
     assert ("a", ["gone"]) not in predict.calls and ("a", ["kept"]) in predict.calls
+    assert batcher.stats.requests == 2 and batcher.stats.cancelled == 1  # "warm" and "kept" ran
     with pytest.raises(RuntimeError, match="not running"):
         batcher.submit("a", ["late"])
+
+
+def test_a_malformed_result_fails_its_requests_and_the_worker_goes_on():
+    calls = []
+
+    def predict(name, texts):  # a bug outside predict's own error handling: None instead of rows
+        calls.append(name)
+        return None if name == "broken" else [f"{name}:{t}" for t in texts]
+
+    with MicroBatcher(predict, max_wait_ms=0) as batcher:
+        with pytest.raises(TypeError):
+            batcher.submit("broken", ["a"]).result(5)
+        assert batcher.alive
+        assert batcher.submit("ok", ["b"]).result(5) == ["ok:b"]
+
+
+class Fatal(BaseException):
+    pass
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")  # the thread dies on purpose
+def test_a_dead_worker_fails_what_waits_and_refuses_new_requests():
+    from lightft.serving.batcher import WorkerStopped
+
+    predict = Recorder()
+    batcher = MicroBatcher(predict, max_wait_ms=0).start()
+    predict.gate.clear()
+    predict.fail_for = ()
+    first = batcher.submit("warm", ["x"])
+    assert predict.entered.wait(5)
+    queued = batcher.submit("later", ["y"])
+
+    def die(name, texts):
+        raise Fatal("killed")
+
+    batcher.predict = die  # the queued request meets it
+    predict.gate.set()  # "warm" finishes with the recorder, then the worker dies on "later"
+    assert first.result(5) == ["warm:x"]
+    with pytest.raises(WorkerStopped, match="the prediction worker stopped: Fatal: killed"):
+        queued.result(5)
+    batcher._thread.join(5)
+    assert not batcher.alive
+    with pytest.raises(WorkerStopped, match="worker thread stopped after an error; restart the server"):
+        batcher.submit("ok", ["z"])

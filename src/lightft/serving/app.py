@@ -10,6 +10,7 @@ status (400 bad texts, 404 unknown model, 413 too many texts, 422 malformed body
 # No `from __future__ import annotations` here: FastAPI reads the request model from the annotation of a function
 # defined inside create_app, which a string annotation would hide.
 import asyncio
+import inspect
 import socket
 from contextlib import asynccontextmanager
 from functools import partial
@@ -17,10 +18,11 @@ from pathlib import Path
 
 from lightft.errors import LightftError, did_you_mean
 from lightft.predict import check_texts
-from lightft.serving.batcher import MicroBatcher
+from lightft.serving.batcher import MicroBatcher, WorkerStopped
 from lightft.serving.pool import ModelPool, name_runs
 
 EXAMPLE = '{"texts": ["a moving film"], "model": "NAME"}'
+DISCONNECT_POLL_S = 0.1  # how often a waiting request checks that its client is still there
 ENDPOINTS = "POST /predict, GET /models, GET /health, GET /stats and GET /docs"
 
 
@@ -107,6 +109,9 @@ def create_app(runs, *, device=None, precision: str | None = None, base_model: s
 
     @app.get("/health")
     async def health():
+        if not batcher.alive:  # a load balancer takes this server out of rotation
+            return JSONResponse({"status": "down", "error": "the prediction worker is not running; restart the "
+                                 "server", "models": names}, status_code=503)
         return {"status": "ok", "models": names}
 
     @app.get("/models")
@@ -120,7 +125,7 @@ def create_app(runs, *, device=None, precision: str | None = None, base_model: s
         return batcher.stats.as_dict()
 
     @app.post("/predict")
-    async def predict(body: PredictRequest):
+    async def predict(body: PredictRequest, request: fastapi.Request):
         name = body.model
         if name is None:
             if len(names) > 1:
@@ -141,9 +146,13 @@ def create_app(runs, *, device=None, precision: str | None = None, base_model: s
         except LightftError as exc:
             return error(400, str(exc))
         try:
-            rows = await asyncio.wrap_future(batcher.submit(name, texts))
+            rows = await answer(batcher.submit(name, texts), request)
+            if rows is None:  # nobody is listening; nginx's code for it, for the access log
+                return error(499, "the client closed the connection before the answer")
         except asyncio.CancelledError:  # uvicorn's shutdown grace period ran out
             return error(503, "the server is shutting down; send the request again to a running server")
+        except WorkerStopped as exc:
+            return error(503, str(exc))
         except LightftError as exc:
             return error(400, str(exc))
         except Exception as exc:  # noqa: BLE001 - the client gets one line; the server goes on
@@ -151,6 +160,20 @@ def create_app(runs, *, device=None, precision: str | None = None, base_model: s
         return {"model": name, "predictions": rows}
 
     return app
+
+
+async def answer(future, request) -> list | None:
+    """The micro-batcher's rows for ``future``, or None once the client has hung up: a request still queued is then
+    cancelled, so the worker skips it (one already in a forward finishes and its rows are dropped). Starlette does
+    not cancel a handler whose client left, so this asks every ``DISCONNECT_POLL_S``."""
+    waiting = asyncio.wrap_future(future)
+    while True:
+        done, _ = await asyncio.wait({waiting}, timeout=DISCONNECT_POLL_S)
+        if done:
+            return waiting.result()
+        if await request.is_disconnected():
+            future.cancel()
+            return None
 
 
 def _describe(errors) -> str:
@@ -217,6 +240,11 @@ def run(app, sock: socket.socket, *, quiet: bool = False) -> None:
 def serve(runs, *, host: str = "127.0.0.1", port: int = 8000, quiet: bool = False, **options) -> None:
     """``lightft serve`` from Python: serve ``runs`` over HTTP until interrupted (see :func:`create_app`)."""
     _fastapi()
+    known = [k for k in inspect.signature(create_app).parameters if k != "runs"]
+    unknown = sorted(set(options) - set(known))
+    if unknown:  # one line, as lightft.train gives, rather than create_app's TypeError
+        raise LightftError(f"unknown serve option(s) {', '.join(unknown)}{did_you_mean(unknown[0], known)}; expected "
+                           f"some of: host, port, quiet, {', '.join(known)}")
     name_runs(runs)  # a bad name fails before the port is taken
     check_options(**{k: options.get(k, d) for k, d in (("max_batch_size", 64), ("max_wait_ms", 2.0),
                                                         ("max_request_texts", 1024))})

@@ -19,6 +19,10 @@ from typing import Callable, Sequence
 _STOP = object()
 
 
+class WorkerStopped(RuntimeError):
+    """The worker thread is gone (never started, closed, or killed by an error that is not an ``Exception``)."""
+
+
 @dataclass
 class _Request:
     name: str
@@ -30,16 +34,23 @@ class _Request:
 class BatchStats:
     """Counts since the batcher started: ``texts / forwards`` is the mean micro-batch size."""
 
-    requests: int = 0
+    requests: int = 0  # predicted (cancelled ones are counted apart)
+    cancelled: int = 0  # the client went away while the request queued
     texts: int = 0
     batches: int = 0  # what the worker took from the queue at once
     forwards: int = 0  # predict calls: one per run within a batch
     busy_seconds: float = 0.0
 
     def as_dict(self) -> dict:
-        return {"requests": self.requests, "texts": self.texts, "batches": self.batches, "forwards": self.forwards,
+        return {"requests": self.requests, "cancelled": self.cancelled, "texts": self.texts, "batches": self.batches, "forwards": self.forwards,
                 "texts_per_forward": round(self.texts / self.forwards, 2) if self.forwards else 0.0,
                 "busy_seconds": round(self.busy_seconds, 3)}
+
+
+def _fail(requests: Sequence[_Request], exc: BaseException) -> None:
+    for r in requests:
+        if not r.future.done():
+            r.future.set_exception(exc)
 
 
 def _raise(exc: Exception):
@@ -77,22 +88,44 @@ class MicroBatcher:
     def __exit__(self, *exc) -> None:
         self.close()
 
+    @property
+    def alive(self) -> bool:
+        """True while the worker thread runs (``/health`` reports it)."""
+        return self._thread is not None and self._thread.is_alive()
+
     def submit(self, name: str, texts: Sequence[str]) -> Future:
         if self._thread is None:
-            raise RuntimeError("the micro-batcher is not running; call start() first")
+            raise WorkerStopped("the micro-batcher is not running (not started yet, or closed)")
+        if not self._thread.is_alive():
+            raise WorkerStopped("the micro-batcher's worker thread stopped after an error; restart the server")
         request = _Request(name, list(texts))
         self._queue.put(request)
         return request.future
 
     def _work(self) -> None:
-        while True:
-            first = self._queue.get()
-            if first is _STOP:
-                return
-            batch, stop = self._gather(first)
-            self._run(batch)
-            if stop:
-                return
+        batch: list[_Request] = []
+        try:
+            while True:
+                first = self._queue.get()
+                if first is _STOP:
+                    return
+                batch, stop = self._gather(first)
+                try:
+                    self._run(batch)
+                except Exception as exc:  # outside predict's own handling (a malformed result): these requests
+                    _fail(batch, exc)  # fail, the worker goes on
+                if stop:
+                    return
+        except BaseException as exc:  # the thread dies: nobody may wait forever on a request it will never run
+            _fail(batch, WorkerStopped(f"the prediction worker stopped: {type(exc).__name__}: {exc}"))
+            while True:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is not _STOP:
+                    _fail([item], WorkerStopped("the prediction worker stopped; restart the server"))
+            raise
 
     def _gather(self, first: _Request) -> tuple[list[_Request], bool]:
         """The first request and those that arrive within max_wait, up to max_batch_size texts."""
@@ -118,9 +151,9 @@ class MicroBatcher:
     def _run(self, batch: list[_Request]) -> None:
         start = time.perf_counter()
         groups: dict[str, list[_Request]] = {}
-        for request in batch:
-            if request.future.set_running_or_notify_cancel():  # a cancelled request (client gone) is skipped
-                groups.setdefault(request.name, []).append(request)
+        ran = [r for r in batch if r.future.set_running_or_notify_cancel()]  # a cancelled one (client gone) is skipped
+        for request in ran:
+            groups.setdefault(request.name, []).append(request)
         for name, requests in groups.items():
             texts = [t for r in requests for t in r.texts]
             try:
@@ -138,7 +171,8 @@ class MicroBatcher:
             for r in requests:
                 r.future.set_result(rows[at : at + len(r.texts)])
                 at += len(r.texts)
-        self.stats.requests += len(batch)
-        self.stats.texts += sum(len(r.texts) for r in batch)
+        self.stats.requests += len(ran)
+        self.stats.cancelled += len(batch) - len(ran)
+        self.stats.texts += sum(len(r.texts) for r in ran)
         self.stats.batches += 1
         self.stats.busy_seconds += time.perf_counter() - start

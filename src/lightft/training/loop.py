@@ -28,7 +28,7 @@ from lightft import progress
 from lightft.errors import LightftError, LightftWarning
 from lightft.methods.base import TrainingHooks
 from lightft.model.forward import Forward
-from lightft.runtime import peak_memory_mb, reset_peak_memory, seed_everything
+from lightft.runtime import broadcast_from_main, peak_memory_mb, reset_peak_memory, seed_everything
 from lightft.threads import ThreadGovernor
 from lightft.training.checkpoint import Checkpoint, EpochSums, Snapshot, rng_state, set_rng_state
 from lightft.training.optim import build_optimizer, linear_warmup_decay
@@ -355,9 +355,11 @@ def fit(model: nn.Module, train: TokenizedDataset, hp: Hyper, *, forward: Forwar
             tally.seconds += time.perf_counter() - started
             started = None
             bar.close()
-            # every process scores the whole split on the bare model (no collective per batch): the same figures,
-            # so the same epoch is kept everywhere
+            # every process scores the whole split on the bare model (no collective per batch), then takes the main
+            # process's figures: the keep/stop decisions below must agree everywhere, and GPUs need not round alike
             metrics = validate(accelerator.unwrap_model(model) if processes > 1 else model)
+            if processes > 1:
+                metrics = broadcast_from_main(metrics)
             diverged = not math.isfinite(metrics["loss"])  # weights broken by the epoch's last updates
             if diverged and not state.history:
                 _finite(metrics["loss"], state, hp, what="validation loss")
