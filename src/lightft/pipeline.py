@@ -250,6 +250,11 @@ def _train_in_processes(cfg: TrainConfig, method, output: Path) -> RunResult:
         raise LightftError("--unpadded on is not supported with several processes (accelerate launch) yet: the packed "
                            "forward bypasses DDP's; use --unpadded auto or off")
     rundir.check_output_free(output)
+    saved = checkpoint.path_for(output)
+    if saved.exists() and cfg.resume:  # a one-process run's state: this run would replace it at the end
+        raise LightftError(f"{output} has the saved state of an unfinished run, which several processes cannot resume "
+                           "yet; resume it in one process (the same command without accelerate launch), or pass "
+                           "--no-resume to discard it, or another --output")
     if main and cfg.checkpoint_minutes > 0:
         warn_user(f"the training state is not saved when {process_count()} processes train together (accelerate "
                   "launch) yet: a run killed part-way starts over")

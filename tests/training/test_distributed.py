@@ -69,6 +69,14 @@ def test_what_several_processes_do_not_support_yet_is_one_line(fast, monkeypatch
         lightft.train(**fast, method="lora", compile=True)
     with pytest.raises(LightftError, match=r"--unpadded on is not supported with several processes"):
         lightft.train(**fast, method="lora", unpadded="on")
+    from lightft.training.checkpoint import path_for
+
+    state = path_for(fast["output"])
+    state.mkdir(parents=True)  # an interrupted one-process run's saved state: never thrown away unasked
+    with pytest.raises(LightftError, match=r"has the saved state of an unfinished run, which several processes cannot "
+                                           r"resume yet; resume it in one process .* or pass --no-resume to discard it"):
+        lightft.train(**fast, method="lora")
+    assert state.exists()
     with pytest.raises(LightftError, match=r"lightft compare trains its methods one after another.*does not run "
                                            r"under accelerate launch \(2 processes here\)"):
         lightft.compare("lora", **{k: v for k, v in fast.items() if k != "output"})
