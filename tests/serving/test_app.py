@@ -62,6 +62,8 @@ def test_models_health_and_stats(client, served_runs):
     ({"texts": ["a"], "model": "lorra"}, 404, "no run named 'lorra' is served (did you mean 'lora'?); the served "
                                               "runs are 'lora', 'dora', 'full'"),
     ({"texts": ["a"]}, 400, "3 runs are served, so say which: add \"model\": one of 'lora', 'dora', 'full'"),
+    ({"texts": ["a"], "modle": "dora"}, 422, 'modle: is not a field (did you mean \'model\'?); the fields are "texts" '
+                                             'and "model"'),
 ])
 def test_bad_requests_get_their_status_and_one_line(client, body, status, message):
     r = client.post("/predict", json=body)
@@ -86,7 +88,7 @@ def test_a_body_that_is_not_json(client):
     assert r.status_code == 405 and r.json()["error"].startswith("GET /predict is not allowed; this server has POST")
 
 
-def test_a_failed_prediction_is_a_500_line_and_the_server_goes_on(served_runs, monkeypatch):
+def test_a_failed_prediction_is_a_500_line_and_the_server_goes_on(served_runs, monkeypatch, caplog):
     app = create_app({"lora": served_runs["lora"]}, precision="fp32")
     pool = app.state.pool
     real = pool.predict
@@ -103,6 +105,8 @@ def test_a_failed_prediction_is_a_500_line_and_the_server_goes_on(served_runs, m
     with TestClient(app) as c:
         r = c.post("/predict", json={"texts": ["good"]})  # one run served: "model" may be left out
         assert r.status_code == 500 and r.json() == {"error": "prediction failed: RuntimeError: CUDA out of memory."}
+        logged = [rec for rec in caplog.records if rec.name == "uvicorn.error"]  # the operator sees the traceback
+        assert logged and "run 'lora' failed" in logged[0].getMessage() and logged[0].exc_info[0] is RuntimeError
         r = c.post("/predict", json={"texts": ["good"]})
         assert r.status_code == 200 and r.json()["model"] == "lora"
 

@@ -11,6 +11,7 @@ status (400 bad texts, 404 unknown model, 413 too many texts, 422 malformed body
 # defined inside create_app, which a string annotation would hide.
 import asyncio
 import inspect
+import logging
 import socket
 from contextlib import asynccontextmanager
 from functools import partial
@@ -58,7 +59,7 @@ def create_app(runs, *, device=None, precision: str | None = None, base_model: s
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import JSONResponse
     from starlette.exceptions import HTTPException as StarletteHTTPException
-    from pydantic import BaseModel, Field
+    from pydantic import BaseModel, ConfigDict, Field
 
     check_options(max_batch_size=max_batch_size, max_wait_ms=max_wait_ms, max_request_texts=max_request_texts)
     pool = ModelPool(runs, device=device, precision=precision, base_model=base_model, share=share_base)
@@ -67,6 +68,7 @@ def create_app(runs, *, device=None, precision: str | None = None, base_model: s
     names = pool.names()
 
     class PredictRequest(BaseModel):
+        model_config = ConfigDict(extra="forbid")  # {"texts": [...], "modle": "b"} must not answer with run a
         texts: list[str] | str = Field(description="The texts to label (one string is one text).")
         model: str | None = Field(None, description=f"The served run to predict with: one of {', '.join(names)} "
                                                     "(may be left out when one run is served).")
@@ -155,7 +157,8 @@ def create_app(runs, *, device=None, precision: str | None = None, base_model: s
             return error(503, str(exc))
         except LightftError as exc:
             return error(400, str(exc))
-        except Exception as exc:  # noqa: BLE001 - the client gets one line; the server goes on
+        except Exception as exc:  # noqa: BLE001 - the client gets one line, the server's log the traceback
+            logging.getLogger("uvicorn.error").error("POST /predict with run %r failed", name, exc_info=exc)
             return error(500, f"prediction failed: {type(exc).__name__}: {(str(exc).splitlines() or [''])[0][:300]}")
         return {"model": name, "predictions": rows}
 
@@ -189,6 +192,8 @@ def _describe(errors) -> str:
             elif x in ("texts", "model") or not where:
                 where += ("." if where else "") + str(x)
         message = e.get("msg", "invalid")
+        if e.get("type") == "extra_forbidden":
+            message = f"is not a field{did_you_mean(where, ('texts', 'model'))}; the fields are \"texts\" and \"model\""
         if where == "texts" and e.get("type") in ("list_type", "string_type"):  # neither member of list[str] | str
             message = f"should be a string or a list of strings, not {_json_type(e.get('input'))}"
         part = f"{where + ': ' if where else ''}{message}"
