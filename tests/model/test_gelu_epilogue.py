@@ -56,3 +56,17 @@ def test_off_cuda_it_does_nothing():
     model = tiny_bert()
     store_frozen_in_bf16(model, "bf16", torch.device("cpu"))
     assert ge.fuse_gelu_epilogue(model, "cpu") == 0
+
+
+def test_an_adapter_added_after_the_swap_runs_through_its_own_forward(pays):
+    # lightft serve: the first run's model is swapped, then another run's LoRA may wrap the very dense layer
+    from peft import LoraConfig, get_peft_model
+
+    model = tiny_bert()
+    store_frozen_in_bf16(model, "bf16", torch.device("cpu"))
+    assert ge.fuse_gelu_epilogue(model, "cpu") == 2
+    model = get_peft_model(model, LoraConfig(r=2, target_modules=["intermediate.dense"], init_lora_weights=False))
+    with_lora = logits(model)
+    with model.disable_adapter():
+        without = logits(model)
+    assert not torch.allclose(with_lora, without, atol=1e-3)  # the LoRA delta on the dense layer is applied
