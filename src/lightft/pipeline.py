@@ -250,17 +250,33 @@ def _train_in_processes(cfg: TrainConfig, method, output: Path) -> RunResult:
         raise LightftError("--unpadded on is not supported with several processes (accelerate launch) yet: the packed "
                            "forward bypasses DDP's; use --unpadded auto or off")
     rundir.check_output_free(output)
-    saved = checkpoint.path_for(output)
-    if saved.exists() and cfg.resume:  # a one-process run's state: this run would replace it at the end
-        raise LightftError(f"{output} has the saved state of an unfinished run, which several processes cannot resume "
+    ckpt = Checkpoint(checkpoint.path_for(output), 0, config=cfg.to_dict())  # only locked (by the main process)
+    problem = None
+    if main:  # as one process would: a run training into output now is refused, and none can start during this one
+        try:
+            ckpt.remove_leftovers()
+            ckpt.acquire(output)
+            if ckpt.exists() and cfg.resume:
+                ckpt.release()
+                problem = (f"{output} has the saved state of an unfinished run, which several processes cannot resume "
                            "yet; resume it in one process (the same command without accelerate launch), or pass "
                            "--no-resume to discard it, or another --output")
-    if main and cfg.checkpoint_minutes > 0:
-        warn_user(f"the training state is not saved when {process_count()} processes train together (accelerate "
-                  "launch) yet: a run killed part-way starts over")
-    ckpt = Checkpoint(checkpoint.path_for(output), 0, config=cfg.to_dict())  # never acquired: nothing saved
-    session = Session(cfg)
-    return _train(cfg, method, output, session, session.splits.fingerprint(), ckpt, None)
+            elif ckpt.exists():
+                ckpt.clear()
+                warn_user(f"--no-resume: discarded the saved state of an unfinished run bound for {output}")
+        except LightftError as error:
+            problem = str(error)
+    problem = broadcast_from_main(problem)  # every process stops with the same line, or none does
+    if problem:
+        raise LightftError(problem)
+    try:
+        if main and cfg.checkpoint_minutes > 0:
+            warn_user(f"the training state is not saved when {process_count()} processes train together (accelerate "
+                      "launch) yet: a run killed part-way starts over")
+        session = Session(cfg)
+        return _train(cfg, method, output, session, session.splits.fingerprint(), ckpt, None)
+    finally:
+        ckpt.close()  # the main process's lock and its empty folder go (a no-op elsewhere: never acquired)
 
 
 def _train(cfg: TrainConfig, method, output: Path, session: Session, fingerprint: str, ckpt: Checkpoint,
@@ -315,7 +331,8 @@ def _train(cfg: TrainConfig, method, output: Path, session: Session, fingerprint
             _note_kept_state(ckpt)
             raise
     except Diverged:  # before any epoch was kept: resuming would diverge again, and the fix (another --lr) is other
-        ckpt.discard()  # settings, which a kept state would refuse
+        if process_rank() == 0:  # settings, which a kept state would refuse (the main process holds the state)
+            ckpt.discard()
         raise
     if not accelerator.is_main_process:  # the main process tests the kept epoch and writes the run
         return RunResult(output, metrics, cfg)

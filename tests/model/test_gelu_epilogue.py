@@ -44,6 +44,16 @@ def test_nothing_is_swapped_where_it_does_not_apply(pays):
     assert ge.fuse_gelu_epilogue(tanh, "cpu") == 0
 
 
+def test_a_block_that_does_more_than_dense_then_gelu_is_left_alone(pays):
+    from transformers import RobertaPreLayerNormConfig, RobertaPreLayerNormForSequenceClassification
+
+    config = RobertaPreLayerNormConfig(vocab_size=100, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                                       intermediate_size=64)
+    model = RobertaPreLayerNormForSequenceClassification(config).eval()  # LayerNorm, dense, GELU
+    store_frozen_in_bf16(model, "bf16", torch.device("cpu"))
+    assert ge.fuse_gelu_epilogue(model, "cpu") == 0
+
+
 def test_a_lora_layer_on_the_dense_weight_is_left_alone(pays):
     from peft import LoraConfig, get_peft_model
 
@@ -65,6 +75,7 @@ def test_an_adapter_added_after_the_swap_runs_through_its_own_forward(pays):
     model = tiny_bert()
     store_frozen_in_bf16(model, "bf16", torch.device("cpu"))
     assert ge.fuse_gelu_epilogue(model, "cpu") == 2
+    assert ge.fuse_gelu_epilogue(model, "cpu") == 0  # a second run on the same model: already swapped
     model = get_peft_model(model, LoraConfig(r=2, target_modules=["intermediate.dense"], init_lora_weights=False))
     with_lora = logits(model)
     with model.disable_adapter():

@@ -27,14 +27,14 @@ def still_model(tmp_path_factory, tiny_model_dir):
     return out
 
 
-def run(args, processes: int):
+def run(args, processes: int, ok: bool = True):
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore::FutureWarning"}
     env.pop("WORLD_SIZE", None)
     launch = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={processes}"] \
         if processes > 1 else [sys.executable]
     done = subprocess.run([*launch, "-m", "lightft", "train", *map(str, args)], capture_output=True, text=True,
                           env=env, timeout=600)
-    assert done.returncode == 0, done.stderr[-3000:]
+    assert (done.returncode == 0) == ok, done.stderr[-3000:]
     return done
 
 
@@ -69,14 +69,30 @@ def test_what_several_processes_do_not_support_yet_is_one_line(fast, monkeypatch
         lightft.train(**fast, method="lora", compile=True)
     with pytest.raises(LightftError, match=r"--unpadded on is not supported with several processes"):
         lightft.train(**fast, method="lora", unpadded="on")
-    from lightft.training.checkpoint import path_for
 
-    state = path_for(fast["output"])
-    state.mkdir(parents=True)  # an interrupted one-process run's saved state: never thrown away unasked
-    with pytest.raises(LightftError, match=r"has the saved state of an unfinished run, which several processes cannot "
-                                           r"resume yet; resume it in one process .* or pass --no-resume to discard it"):
-        lightft.train(**fast, method="lora")
-    assert state.exists()
     with pytest.raises(LightftError, match=r"lightft compare trains its methods one after another.*does not run "
                                            r"under accelerate launch \(2 processes here\)"):
         lightft.compare("lora", **{k: v for k, v in fast.items() if k != "output"})
+
+
+def test_a_saved_one_process_state_is_never_lost_or_shared(still_model, tiny_data, tmp_path):
+    import fcntl
+
+    from lightft.training.checkpoint import path_for
+
+    common = ["--model", still_model, "--data", tiny_data, "--method", "lora", "--epochs", 1, "--max-length", 32,
+              "--quiet", "--batch-size", 6, "--output", tmp_path / "run"]
+    state = path_for(tmp_path / "run")
+    state.mkdir()
+    (state / "state.json").write_text("{}")  # an interrupted one-process run's saved state
+    refused = run(common, 2, ok=False)
+    assert "has the saved state of an unfinished run, which several processes cannot resume yet; resume it in one " \
+           "process" in refused.stderr  # (torchrun then prints its own summary)
+    assert (state / "state.json").exists() and not (tmp_path / "run").exists()
+    with open(state / "lock", "a+") as held:  # a one-process run training into the same output right now
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        busy = run([*common, "--no-resume"], 2, ok=False)
+    assert "another lightft run is training into" in busy.stderr and (state / "state.json").exists()
+    fresh = run([*common, "--no-resume"], 2)
+    assert "--no-resume: discarded the saved state of an unfinished run" in fresh.stderr
+    assert (tmp_path / "run" / "metrics.json").exists() and sorted(p.name for p in tmp_path.iterdir()) == ["run"]

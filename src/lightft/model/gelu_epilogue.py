@@ -30,8 +30,8 @@ def fuse_gelu_epilogue(model: nn.Module, device: torch.device) -> int:
         return 0
     swapped = 0
     for module in model.modules():
-        if _eligible(module):
-            module._stock_forward = module.forward
+        if _eligible(module) and "_stock_forward" not in module.__dict__:  # serve calls this once per run, on one
+            module._stock_forward = module.forward  # shared model: swapped once, the stock forward kept
             module.forward = types.MethodType(_dense_gelu, module)
             swapped += 1
     return swapped
@@ -43,6 +43,8 @@ def _pays_on(device) -> bool:  # on the CPU the op is a plain addmm then GELU: n
 
 def _eligible(module: nn.Module) -> bool:
     if not type(module).__name__.endswith("Intermediate"):  # BertIntermediate, RobertaIntermediate, ...: dense, act
+        return False
+    if set(module._modules) != {"dense", "intermediate_act_fn"}:  # e.g. RoBERTa-PreLayerNorm's has a LayerNorm too
         return False
     dense, act = getattr(module, "dense", None), getattr(module, "intermediate_act_fn", None)
     return (type(dense) is nn.Linear and dense.bias is not None and dense.weight.dtype == torch.bfloat16

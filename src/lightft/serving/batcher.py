@@ -9,10 +9,11 @@ base is not thread-safe), and a failure fails only the requests of the group it 
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import threading
 import time
-from concurrent.futures import Future
+from concurrent.futures import Future, InvalidStateError
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
@@ -49,7 +50,7 @@ class BatchStats:
 
 def _fail(requests: Sequence[_Request], exc: BaseException) -> None:
     for r in requests:
-        if not r.future.done():
+        with contextlib.suppress(InvalidStateError):  # done meanwhile (a client's cancel, the worker's own _fail)
             r.future.set_exception(exc)
 
 
@@ -68,6 +69,7 @@ class MicroBatcher:
         self.stats = BatchStats()
         self._queue: queue.Queue = queue.Queue()
         self._thread: threading.Thread | None = None
+        self._dead = False  # set by a dying worker before it empties the queue
 
     def start(self) -> "MicroBatcher":
         if self._thread is None:
@@ -96,10 +98,12 @@ class MicroBatcher:
     def submit(self, name: str, texts: Sequence[str]) -> Future:
         if self._thread is None:
             raise WorkerStopped("the micro-batcher is not running (not started yet, or closed)")
-        if not self._thread.is_alive():
+        if self._dead or not self._thread.is_alive():
             raise WorkerStopped("the micro-batcher's worker thread stopped after an error; restart the server")
         request = _Request(name, list(texts))
         self._queue.put(request)
+        if self._dead:  # the worker died between the check and the put: its last look at the queue may have missed it
+            _fail([request], WorkerStopped("the prediction worker stopped; restart the server"))
         return request.future
 
     def _work(self) -> None:
@@ -117,6 +121,7 @@ class MicroBatcher:
                 if stop:
                     return
         except BaseException as exc:  # the thread dies: nobody may wait forever on a request it will never run
+            self._dead = True
             _fail(batch, WorkerStopped(f"the prediction worker stopped: {type(exc).__name__}: {exc}"))
             while True:
                 try:
