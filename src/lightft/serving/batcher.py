@@ -43,8 +43,8 @@ class BatchStats:
     busy_seconds: float = 0.0
 
     def as_dict(self) -> dict:
-        return {"requests": self.requests, "cancelled": self.cancelled, "texts": self.texts, "batches": self.batches, "forwards": self.forwards,
-                "texts_per_forward": round(self.texts / self.forwards, 2) if self.forwards else 0.0,
+        return {"requests": self.requests, "cancelled": self.cancelled, "texts": self.texts, "batches": self.batches,
+                "forwards": self.forwards, "texts_per_forward": round(self.texts / self.forwards, 2) if self.forwards else 0.0,
                 "busy_seconds": round(self.busy_seconds, 3)}
 
 
