@@ -338,7 +338,7 @@ def _train(cfg: TrainConfig, method, output: Path, session: Session, fingerprint
         return RunResult(output, metrics, cfg)
     try:
         return _test_and_save(cfg, method, output, session, ckpt, accelerator, model, hooks, result, metrics,
-                              params, resumed, started)
+                              params, resumed, started, forward.unpadded)
     except KeyboardInterrupt:  # while testing or saving: the state saved at the end of training is kept
         _note_kept_state(ckpt)
         raise
@@ -350,7 +350,7 @@ def _note_kept_state(ckpt: Checkpoint) -> None:
 
 
 def _test_and_save(cfg, method, output, session, ckpt, accelerator, model, hooks, result, metrics, params, resumed,
-                   started) -> RunResult:
+                   started, unpadded: bool) -> RunResult:
     model = accelerator.unwrap_model(model)
     restore(model, result.best_state)
     hooks.finish(model)
@@ -358,7 +358,7 @@ def _test_and_save(cfg, method, output, session, ckpt, accelerator, model, hooks
     metrics["validation"] = result.history[result.best_epoch - 1]["validation"]
     metrics["params"] = {**params, "trainable_percent": round(100 * params["trainable"] / params["total"], 4)}
     metrics["train"] = {**result.summary(), "epochs_run": len(result.history), "processes": process_count(),
-                        "unpadded": session.forward_for(model).unpadded, **({"resumed": resumed} if resumed else {})}
+                        "unpadded": unpadded, **({"resumed": resumed} if resumed else {})}
     metrics["history"] = result.history
     metrics["data"] = session.data_summary()
     metrics["environment"] = _environment(session.device, session.precision)
