@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import pytest
@@ -399,3 +400,27 @@ def test_baseline_only_compare(fast):
     comparison = lightft.compare("baseline", model=fast["model"], data=fast["data"], max_length=32, quiet=True,
                                  output=fast["output"])
     assert [r["method"] for r in comparison.rows] == ["baseline"] and comparison.rows[0]["trainable_params"] == 0
+
+
+def test_a_config_from_a_run_of_other_process_count_warns_about_batch_size(tmp_path, monkeypatch):
+    import json
+
+    from lightft.config import TrainConfig
+    from lightft.errors import LightftWarning
+    from lightft.pipeline import resolve_config
+
+    run = tmp_path / "run"
+    run.mkdir()
+    TrainConfig(model="m", data="d", batch_size=6).save(run / "config.yaml")
+    (run / "metrics.json").write_text(json.dumps({"train": {"processes": 2}}))
+    with pytest.warns(LightftWarning, match=r"was trained in 2 processes of --batch-size 6 each \(12 rows per update\), "
+                                            r"and 1 process trains 6 rows per update here; pass --batch-size 12 for "
+                                            r"the same updates"):
+        resolve_config(str(run / "config.yaml"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert resolve_config(str(run), batch_size=12).batch_size == 12  # chosen: no warning
+        monkeypatch.setenv("WORLD_SIZE", "2")
+        resolve_config(str(run))  # two processes again: the same updates
+        (run / "metrics.json").unlink()
+        resolve_config(str(run / "config.yaml"))  # not a finished run's: nothing to compare

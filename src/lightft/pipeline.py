@@ -58,7 +58,9 @@ class RunResult:
 def resolve_config(config: TrainConfig | str | Path | None = None, **overrides) -> TrainConfig:
     """Build a validated config from a TrainConfig, a config.yaml path (or a run directory), and/or keyword
     overrides. Paths may be given as ``pathlib.Path`` (any ``os.PathLike``)."""
+    trained_in, config_source = None, config
     if isinstance(config, (str, os.PathLike)):
+        trained_in = _processes_of(Path(config))
         config = TrainConfig.load(config)
     overrides = {k: os.fspath(v) if isinstance(v, os.PathLike) else v for k, v in overrides.items()}
     if config is not None and not isinstance(config, (TrainConfig, dict)):
@@ -72,7 +74,29 @@ def resolve_config(config: TrainConfig | str | Path | None = None, **overrides) 
                       f"{base['lr']:g} is dropped for {overrides['method']}'s default; pass --lr to choose one",
                       LightftWarning, stacklevel=2)
         base["lr"] = None
-    return TrainConfig.from_dict({**base, **overrides}).validate()
+    cfg = TrainConfig.from_dict({**base, **overrides}).validate()
+    now = process_count()
+    if trained_in not in (None, now) and "batch_size" not in overrides:  # --batch-size is per process
+        rows, same = trained_in * cfg.batch_size, trained_in * cfg.batch_size / now
+        advice = f"pass --batch-size {same:g} for the same updates" if same == int(same) else \
+            f"no whole --batch-size gives the same {rows} rows per update here"
+        run = config_source if Path(config_source).is_dir() else Path(config_source).parent
+        warnings.warn(f"run {run} was trained in {trained_in} process{'es' if trained_in > 1 else ''} of "
+                      f"--batch-size {cfg.batch_size} each ({rows} rows per update), and {now} "
+                      f"process{'es train' if now > 1 else ' trains'} {now * cfg.batch_size} rows per update here; "
+                      f"{advice}", LightftWarning, stacklevel=2)
+    return cfg
+
+
+def _processes_of(config: Path) -> int | None:
+    """How many processes trained the run whose config.yaml (or run directory) ``config`` is: its metrics.json's
+    ``train.processes`` (1 for runs from before it was recorded); None when ``config`` is no run's."""
+    metrics = (config if config.is_dir() else config.parent) / rundir.METRICS
+    try:
+        processes = rundir.read_json(metrics)["train"].get("processes", 1)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+    return processes if isinstance(processes, int) and processes >= 1 else None
 
 
 def _same_file(a: str, b: str | None) -> bool:
