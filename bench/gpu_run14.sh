@@ -14,6 +14,6 @@ python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upg
 source bench/gpu_steps.sh
 export PYTHONPATH=src:/tmp/site RUNS="lora:0 lora:1"
 step profile32 200 "${PROF[@]}" --profile lora:0:eager --profile lora:0:default --profile lora:0:model:default
-step product 170 bash bench/gpu_product.sh
-step infer-all 150 "${PROF[@]}" --ids .carry/test-all.json.gz --infer 131072:model:default \
+step product 150 bash bench/gpu_product.sh
+step infer-all 170 "${PROF[@]}" --ids .carry/test-all.json.gz --infer 131072:model:default \
   --infer 131072:model:default-gelu
