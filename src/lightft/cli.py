@@ -14,7 +14,7 @@ import warnings
 from pathlib import Path
 
 from lightft.config import EVAL_OPTIONS, PRECISION_CHOICES, TrainConfig, base_type, field_types, flag
-from lightft.errors import LightftError, LightftWarning, Terminated
+from lightft.errors import LightftError, LightftWarning, SharedError, Terminated
 
 BASE_MODEL_HELP = ("Where the run's base model is now, if it moved since training (adapter runs load their base "
                    "model; full runs need none).")
@@ -455,7 +455,10 @@ def main(argv: list[str] | None = None) -> None:
     except LightftError as exc:
         several = os.environ.get("WORLD_SIZE", "1") not in ("", "1")  # accelerate launch: which process says it
         where = f" (process {os.environ.get('RANK', '?')} of {os.environ['WORLD_SIZE']})" if several else ""
-        print(f"error{where}: {exc}", file=sys.stderr)
+        if not (several and isinstance(exc, SharedError)):
+            print(f"error{where}: {exc}", file=sys.stderr)
+        elif os.environ.get("RANK", "0") == "0":  # every process raised it alike: said once
+            print(f"error: {exc}", file=sys.stderr)
         code = 2
     except KeyboardInterrupt as exc:
         clear = "\r\x1b[K" if sys.stderr.isatty() else ""  # the line a progress bar was drawing

@@ -9,6 +9,11 @@ class LightftError(Exception):
     """
 
 
+class SharedError(LightftError):
+    """A ``LightftError`` every process of an ``accelerate launch`` group raises alike, on the main process's finding
+    (its saved state, its output name): the CLI prints it once, from the main process."""
+
+
 class Terminated(KeyboardInterrupt):
     """SIGTERM (`kill`), raised by the CLI's handler: handled like Ctrl-C (nothing half-written; after a kept epoch
     the run finishes with it), and the CLI exits 143 as killed programs do."""

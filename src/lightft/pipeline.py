@@ -6,6 +6,7 @@ step, so a failure never leaves a half-written run and a finished run is never h
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import platform
@@ -23,7 +24,7 @@ from lightft.config import EVAL_OPTIONS, TrainConfig, flag
 from lightft.data import prepare_splits
 from lightft.data.batching import TokenizedDataset
 from lightft.data.tokenize import cut_note, tokenize
-from lightft.errors import LightftError, LightftWarning, warn_user
+from lightft.errors import LightftError, LightftWarning, SharedError, warn_user
 from lightft.evaluation import evaluate_split
 from lightft.methods import count_parameters, get_method
 from lightft.model import Forward, head_module_names, load_model, load_tokenizer
@@ -147,10 +148,49 @@ def _saved_state(cfg: TrainConfig, output: Path) -> tuple[Checkpoint, Snapshot |
                            f"({'; '.join(diffs[:3])}{more}); run it with those settings to resume it, pass --no-resume "
                            "to discard it and start over, or pass another --output")
     try:
+        trained_in, here = ckpt.meta().get("processes", 1), process_count()
+        if trained_in != here:  # --batch-size is per process, and each process's share of the batches is its own
+            how = ("the same command without accelerate launch" if trained_in == 1 else
+                   f"accelerate launch --num_processes {trained_in}, or torchrun --nproc_per_node {trained_in}")
+            raise LightftError(f"{output} has the saved state of an unfinished run trained in {_processes(trained_in)}, "
+                               f"and {_processes(here)} train here; resume it in {_processes(trained_in)} ({how}), pass "
+                               "--no-resume to discard it and start over, or pass another --output")
         return ckpt, ckpt.load()
     except LightftError:
         ckpt.release()
         raise
+
+
+def _processes(n: int) -> str:
+    return f"{n} process{'es' if n > 1 else ''}"
+
+
+def _claim_default_output(cfg: TrainConfig, output: Path, fingerprint: str) -> tuple[Path, Checkpoint,
+                                                                                      Snapshot | None]:
+    """Without ``--output``: the newest unfinished run of the same command, settings, rows and process count (its
+    default name holds another time), else ``output``, or the next free name when another run started in the same
+    second; with its training state, locked for this process."""
+    unfinished = checkpoint.find_unfinished(output.parent, _default_prefix(cfg), cfg.to_dict(), fingerprint,
+                                            _unused_options(cfg.method), process_count())
+    base, output = output, unfinished or output
+    names = (base.with_name(f"{base.name}-{n}") for n in range(2, 102))
+    while True:
+        cfg.output = str(output)
+        try:
+            ckpt, resume = _saved_state(cfg, output)
+            return output, ckpt, resume
+        except StateLocked:  # another run started in the same second: this one takes the next free name
+            output = next((name for name in names if not os.path.lexists(name)
+                           and not checkpoint.path_for(name).exists()), None)
+            if output is None:
+                raise
+
+
+def _check_rows(cfg: TrainConfig, output: Path, resume: Snapshot | None, fingerprint: str) -> None:
+    if resume is not None and resume.extra.get("fingerprint") != fingerprint:
+        raise LightftError(f"{output} has the saved state of an unfinished run trained on other rows than --data "
+                           f"{cfg.data} holds now (the files changed since); pass --no-resume to discard it and "
+                           "start over, or pass another --output")
 
 
 def _environment(device: torch.device, precision: str) -> dict:
@@ -221,86 +261,95 @@ def train(config: TrainConfig | str | Path | None = None, **overrides) -> RunRes
     Mirrors ``lightft train``: keyword names are the CLI flags with underscores, e.g.
     ``lightft.train(model="path/to/minilm", data="data/", method="lora", epochs=1)``.
     """
-    cfg = resolve_config(config, **overrides)
-    method = get_method(cfg.method)
+    with _alike():
+        cfg = resolve_config(config, **overrides)
+        method = get_method(cfg.method)
     _warn_unused_method_flags(method, overrides)
     cfg.model, cfg.data = _absolute_if_local(cfg.model), _absolute_if_local(cfg.data)
     cfg.lr = cfg.lr if cfg.lr is not None else method.lr
     output = Path(cfg.output) if cfg.output else default_output(cfg)
     explicit, cfg.output = bool(cfg.output), str(output)
     if process_count() > 1:  # accelerate launch: data-parallel training, written by the main process
-        return _train_in_processes(cfg, method, output if explicit else Path(broadcast_from_main(str(output))))
+        return _train_in_processes(cfg, method, output if explicit else Path(broadcast_from_main(str(output))),
+                                   explicit)
     rundir.check_output_free(output)
     ckpt, resume = _saved_state(cfg, output) if explicit else (None, None)  # other settings: refused before any work
     try:
         session = Session(cfg)
         fingerprint = session.splits.fingerprint()
         if not explicit:  # the same command again: its default name holds another time
-            unfinished = checkpoint.find_unfinished(output.parent, _default_prefix(cfg), cfg.to_dict(), fingerprint,
-                                                    _unused_options(cfg.method))
-            base, output = output, unfinished or output
-            names = (base.with_name(f"{base.name}-{n}") for n in range(2, 102))
-            while True:
-                cfg.output = str(output)
-                try:
-                    ckpt, resume = _saved_state(cfg, output)
-                    break
-                except StateLocked:  # another run started in the same second: this one takes the next free name
-                    output = next((name for name in names if not os.path.lexists(name)
-                                   and not checkpoint.path_for(name).exists()), None)
-                    if output is None:
-                        raise
-        if resume is not None and resume.extra.get("fingerprint") != fingerprint:
-            raise LightftError(f"{output} has the saved state of an unfinished run trained on other rows than --data "
-                               f"{cfg.data} holds now (the files changed since); pass --no-resume to discard it and "
-                               "start over, or pass another --output")
+            output, ckpt, resume = _claim_default_output(cfg, output, fingerprint)
+        _check_rows(cfg, output, resume, fingerprint)
         return _train(cfg, method, output, session, fingerprint, ckpt, resume)
     finally:
         if ckpt is not None:
             ckpt.close()  # a saved state stays for the same command; an empty folder goes
 
 
-def _train_in_processes(cfg: TrainConfig, method, output: Path) -> RunResult:
+def _train_in_processes(cfg: TrainConfig, method, output: Path, explicit: bool) -> RunResult:
     """``train`` in one of several processes (``accelerate launch``): each trains on its share of every batch plan,
     DDP averages the gradients, every process validates, and the main one tests and writes the run directory
-    (metrics.json's ``train.processes`` says how many: ``--batch-size`` is per process). No training state is
-    saved yet (each process would need its own RNG state)."""
+    (metrics.json's ``train.processes`` says how many: ``--batch-size`` is per process). The main process claims and
+    checks the training state as one process would and tells the others what it found (every process stops with the
+    same line, or none does); every process then reads a state to resume, each taking its own part of it."""
     main = process_rank() == 0
     cfg.output = str(output)
     if cfg.compile:
-        raise LightftError("--compile is not supported with several processes (accelerate launch) yet; drop "
-                           "--compile, or train in one process")
+        raise SharedError("--compile is not supported with several processes (accelerate launch) yet; drop "
+                          "--compile, or train in one process")
     if cfg.unpadded == "on":
-        raise LightftError("--unpadded on is not supported with several processes (accelerate launch) yet: the packed "
-                           "forward bypasses DDP's; use --unpadded auto or off")
-    rundir.check_output_free(output)
-    ckpt = Checkpoint(checkpoint.path_for(output), 0, config=cfg.to_dict())  # only locked (by the main process)
-    problem = None
-    if main:  # as one process would: a run training into output now is refused, and none can start during this one
+        raise SharedError("--unpadded on is not supported with several processes (accelerate launch) yet: the packed "
+                          "forward bypasses DDP's; use --unpadded auto or off")
+    with _alike():
+        rundir.check_output_free(output)
+    ckpt, resume, problem = None, None, None
+    if main and explicit:  # other settings, a live run or another process count: refused before any work
         try:
-            ckpt.remove_leftovers()
-            ckpt.acquire(output)
-            if ckpt.exists() and cfg.resume:
-                ckpt.release()
-                problem = (f"{output} has the saved state of an unfinished run, which several processes cannot resume "
-                           "yet; resume it in one process (the same command without accelerate launch), or pass "
-                           "--no-resume to discard it, or another --output")
-            elif ckpt.exists():
-                ckpt.clear()
-                warn_user(f"--no-resume: discarded the saved state of an unfinished run bound for {output}")
+            ckpt, resume = _saved_state(cfg, output)
         except LightftError as error:
             problem = str(error)
-    problem = broadcast_from_main(problem)  # every process stops with the same line, or none does
-    if problem:
-        raise LightftError(problem)
+    _raise_everywhere(broadcast_from_main(problem))
     try:
-        if main and cfg.checkpoint_minutes > 0:
-            warn_user(f"the training state is not saved when {process_count()} processes train together (accelerate "
-                      "launch) yet: a run killed part-way starts over")
-        session = Session(cfg)
-        return _train(cfg, method, output, session, session.splits.fingerprint(), ckpt, None)
+        with _alike():
+            session = Session(cfg)
+        fingerprint = session.splits.fingerprint()
+        if main:
+            try:
+                if not explicit:  # the same command again: its default name holds another time
+                    output, ckpt, resume = _claim_default_output(cfg, output, fingerprint)
+                _check_rows(cfg, output, resume, fingerprint)
+            except LightftError as error:
+                problem = str(error)
+        problem, name, resuming = broadcast_from_main((problem, str(output), resume is not None))
+        _raise_everywhere(problem)
+        output, cfg.output = Path(name), name
+        if not main:  # the main process holds the state's lock (and alone writes it); the others read it
+            ckpt = Checkpoint(checkpoint.path_for(output), cfg.checkpoint_minutes * 60, config=cfg.to_dict())
+            resume = ckpt.load() if resuming else None
+        return _train(cfg, method, output, session, fingerprint, ckpt, resume)
     finally:
-        ckpt.close()  # the main process's lock and its empty folder go (a no-op elsewhere: never acquired)
+        if ckpt is not None:
+            ckpt.close()  # the main process's: a saved state stays for the same command; an empty folder goes
+
+
+@contextlib.contextmanager
+def _alike():
+    """Under several processes, a ``LightftError`` raised here is every process's alike (the same settings and the
+    same files): a ``SharedError``, said once."""
+    try:
+        yield
+    except SharedError:
+        raise
+    except LightftError as error:
+        if process_count() == 1:
+            raise
+        raise SharedError(str(error)) from None
+
+
+def _raise_everywhere(problem: str | None) -> None:
+    """The main process's finding, raised alike in every process (the CLI prints it once)."""
+    if problem:
+        raise SharedError(problem)
 
 
 def _train(cfg: TrainConfig, method, output: Path, session: Session, fingerprint: str, ckpt: Checkpoint,
@@ -349,7 +398,7 @@ def _train(cfg: TrainConfig, method, output: Path, session: Session, fingerprint
                          forward=forward,
                          validate=lambda m: session.evaluate(m, "validation", "validating"),
                          accelerator=accelerator, quiet=cfg.quiet, hooks=hooks,
-                         checkpoint=ckpt if cfg.checkpoint_minutes > 0 and process_count() == 1 else None,
+                         checkpoint=ckpt if cfg.checkpoint_minutes > 0 else None,
                          resume=resume)
         except KeyboardInterrupt:  # before any epoch was kept: no run is written, a saved state stays
             _note_kept_state(ckpt)

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 import lightft
 from lightft.errors import LightftError, LightftWarning
@@ -177,6 +178,14 @@ def test_the_same_command_without_output_resumes_its_run(fast, monkeypatch, tmp_
     run = stopped_run(fast, monkeypatch, output=None)
     (started,) = Path("runs").glob(".*.checkpoint")
     time.sleep(1.1)  # the default name holds the time to the second
+    meta = json.loads((started / "state.json").read_text())
+    config = yaml.safe_load((started / "config.yaml").read_text())
+    assert checkpoint.find_unfinished(Path("runs"), "", config, meta["extra"]["fingerprint"]) == \
+        Path("runs") / started.name[1:-len(".checkpoint")]
+    (started / "state.json").write_text(json.dumps({**meta, "processes": 2}))  # trained by two processes
+    assert checkpoint.find_unfinished(Path("runs"), "", config, meta["extra"]["fingerprint"]) is None
+    assert checkpoint.find_unfinished(Path("runs"), "", config, meta["extra"]["fingerprint"], processes=2)
+    (started / "state.json").write_text(json.dumps(meta))
     with pytest.warns(LightftWarning, match="resuming"):
         resumed = lightft.train(**run)
     assert resumed.path.name == started.name[1:-len(".checkpoint")]
@@ -363,3 +372,40 @@ def test_a_file_system_without_locks_is_one_line_and_leaves_nothing(fast, monkey
     assert not checkpoint.path_for(Path(fast["output"])).exists()
     monkeypatch.undo()
     lightft.train(**{**fast, "checkpoint_minutes": 0})  # the way out works
+
+
+def test_each_process_state_round_trips(tmp_path):
+    """Under several processes the state keeps every process's own RNG and loss sums beside the shared tensors; a
+    state that names more processes than it holds parts for is damaged."""
+    import random
+
+    import numpy as np
+    import torch
+
+    from lightft.training.checkpoint import EpochSums, RankState, Snapshot, rng_state
+
+    def draws():
+        return torch.rand(3).tolist(), random.random(), float(np.random.rand())
+
+    states = []
+    for seed in (1, 2, 3):
+        torch.manual_seed(seed), random.seed(seed), np.random.seed(seed)
+        states.append((rng_state(), draws()))
+    snap = Snapshot(state={"epoch": 1, "step": 5}, tally={"curve": [(5, 0.5)], "clock": [], "samples": 40},
+                    sums=EpochSums(5, 1.5, 40, 0.25, 8, 1), model={"w": torch.ones(2)}, best=None,
+                    optimizer={"state": {}, "param_groups": [{"lr": 0.1, "params": [0]}]}, scheduler={"last_epoch": 5},
+                    hooks=({}, {}), rng=states[0][0], processes=3,
+                    ranks=[RankState(states[i][0], EpochSums(5, 2.0 + i, 41, 0.5, 9, 1), 40 + i) for i in (1, 2)])
+    folder = Checkpoint(tmp_path / ".run.checkpoint")
+    folder.save(snap)
+    back = folder.load()
+    assert back.processes == 3 and [r.samples for r in back.ranks] == [41, 42]
+    assert [r.sums for r in back.ranks] == [snap.ranks[0].sums, snap.ranks[1].sums] and back.sums == snap.sums
+    for restored, (_, drawn) in zip([back.rng, *(r.rng for r in back.ranks)], states):
+        checkpoint.set_rng_state(restored)
+        assert draws() == drawn  # each process draws on where it stood
+    meta = json.loads((folder.path / "state.json").read_text())
+    (folder.path / "state.json").write_text(json.dumps({**meta, "ranks": meta["ranks"][:1]}))
+    with pytest.raises(LightftError, match=r"is damaged \(state.json lacks what a resume needs \(ValueError: 3 "
+                                           r"processes but the state of 2\)"):
+        folder.load()

@@ -5,6 +5,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -45,7 +46,6 @@ def test_two_processes_train_what_one_process_with_their_joint_batch_trains(stil
     two = run([*common, "--batch-size", 6, "--output", tmp_path / "two"], 2)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["one", "two"]  # one run directory, no state left
     assert two.stdout.count("run directory:") == 1  # only the main process reports
-    assert two.stderr.count("the training state is not saved when 2 processes train together") == 1
     a, b = (json.loads((tmp_path / n / "metrics.json").read_text()) for n in ("one", "two"))
     # 108 training rows: 9 batches of 12, or 18 of 6 dealt out in turn; windows of 2 updates (24 rows) either way
     assert a["train"]["samples"] == b["train"]["samples"] == 216
@@ -75,24 +75,112 @@ def test_what_several_processes_do_not_support_yet_is_one_line(fast, monkeypatch
         lightft.compare("lora", **{k: v for k, v in fast.items() if k != "output"})
 
 
-def test_a_saved_one_process_state_is_never_lost_or_shared(still_model, tiny_data, tmp_path):
+def test_a_saved_one_process_state_is_never_lost_or_shared(still_model, tiny_data, tmp_path, monkeypatch):
     import fcntl
 
     from lightft.training.checkpoint import path_for
+    from tests.training.test_checkpoint import EVERY_UPDATE, Killed, kill_after_save
 
     common = ["--model", still_model, "--data", tiny_data, "--method", "lora", "--epochs", 1, "--max-length", 32,
               "--quiet", "--batch-size", 6, "--output", tmp_path / "run"]
+    kill_after_save(monkeypatch, 3)  # an interrupted one-process run's saved state
+    with pytest.raises(Killed):
+        lightft.train(model=str(still_model), data=str(tiny_data), method="lora", epochs=1, max_length=32, quiet=True,
+                      batch_size=6, output=str(tmp_path / "run"), checkpoint_minutes=EVERY_UPDATE)
     state = path_for(tmp_path / "run")
-    state.mkdir()
-    (state / "state.json").write_text("{}")  # an interrupted one-process run's saved state
     refused = run(common, 2, ok=False)
-    assert "has the saved state of an unfinished run, which several processes cannot resume yet; resume it in one " \
-           "process" in refused.stderr  # (torchrun then prints its own summary)
+    # said once, by the main process (every process stops on its finding); torchrun then prints its own summary
+    assert refused.stderr.count(f"error: {tmp_path / 'run'} has the saved state of an unfinished run trained in 1 "
+                                "process, and 2 processes train here; resume it in 1 process (the same command "
+                                "without accelerate launch), pass --no-resume") == 1, refused.stderr[-3000:]
     assert (state / "state.json").exists() and not (tmp_path / "run").exists()
     with open(state / "lock", "a+") as held:  # a one-process run training into the same output right now
         fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
         busy = run([*common, "--no-resume"], 2, ok=False)
-    assert "another lightft run is training into" in busy.stderr and (state / "state.json").exists()
+    assert busy.stderr.count("another lightft run is training into") == 1 and (state / "state.json").exists()
     fresh = run([*common, "--no-resume"], 2)
     assert "--no-resume: discarded the saved state of an unfinished run" in fresh.stderr
     assert (tmp_path / "run" / "metrics.json").exists() and sorted(p.name for p in tmp_path.iterdir()) == ["run"]
+
+
+def _children(pid: int) -> list[int]:
+    """The processes whose parent is ``pid`` (from /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_two_processes_killed_with_sigkill_resume_as_if_never_stopped(tiny_model_dir, tmp_path):
+    """The real thing under torchrun: the process group killed mid-epoch once a state is saved, then the same command
+    again. Dropout is on, so each process's own RNG state must come back for the figures to match."""
+    import signal
+    import time
+
+    from lightft.training.checkpoint import path_for
+    from tests.conftest import synthetic_rows, write_jsonl
+
+    data = tmp_path / "data"
+    data.mkdir()
+    write_jsonl(data / "train.jsonl", synthetic_rows(1500, seed=1))
+    write_jsonl(data / "test.jsonl", synthetic_rows(40, seed=2))
+    common = ["--model", tiny_model_dir, "--data", data, "--epochs", 2, "--max-length", 32, "--quiet", "--no-baseline",
+              "--lr", 1e-3, "--batch-size", 8]
+    run([*common, "--output", tmp_path / "whole", "--checkpoint-minutes", 0], 2)
+
+    killed = [*common, "--output", tmp_path / "killed", "--checkpoint-minutes", 0.002]
+    state = path_for(tmp_path / "killed") / "state.json"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore::FutureWarning"}
+    env.pop("WORLD_SIZE", None)
+    group = subprocess.Popen([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+                              "-m", "lightft", "train", *map(str, killed)], env=env, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline, saved = time.monotonic() + 300, {}
+    while time.monotonic() < deadline and group.poll() is None:
+        if state.is_file():
+            saved = json.loads(state.read_text())
+            if saved["state"]["step"] >= 40 and saved["sums"]["steps"]:  # mid-epoch, past a few saves
+                break
+        time.sleep(0.05)
+    assert group.poll() is None, "the run ended before it could be killed"
+    workers = _children(group.pid)  # torchrun starts each worker in a session of its own
+    assert len(workers) == 2
+    for pid in [*workers, group.pid]:  # both workers and the launcher, as a machine that dies
+        os.kill(pid, signal.SIGKILL)
+    group.wait()
+    while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not (tmp_path / "killed").exists() and saved["processes"] == 2 and len(saved["ranks"]) == 1
+    assert saved["ranks"][0]["sums"]["steps"] == saved["sums"]["steps"]  # both at the same batch
+
+    other = run(killed, 1, ok=False)  # --batch-size is per process: one process cannot go on with it
+    assert "trained in 2 processes, and 1 process train here; resume it in 2 processes (accelerate launch " \
+           "--num_processes 2, or torchrun --nproc_per_node 2)" in other.stderr and state.is_file()
+
+    again = run(killed, 2)
+    assert again.stderr.count("warning: resuming the unfinished run bound for") == 1
+    want, got = (json.loads((tmp_path / n / "metrics.json").read_text()) for n in ("whole", "killed"))
+    assert got["train"]["resumed"][0]["step"] >= 40
+    assert {k: got[k] for k in ("history", "validation")} == {k: want[k] for k in ("history", "validation")}
+    assert got["train"]["loss_curve"] == want["train"]["loss_curve"]
+    assert got["train"]["samples"] == want["train"]["samples"] and got["eval"]["loss"] == want["eval"]["loss"]
+    assert not path_for(tmp_path / "killed").exists()
+
+
+def test_an_error_every_process_meets_alike_is_said_once(still_model, tmp_path):
+    done = run(["--model", still_model, "--data", tmp_path / "nowhere.jsonl", "--quiet"], 2, ok=False)
+    assert done.stderr.count("error: data ") == 1 and "not found; pass an existing file" in done.stderr, \
+        done.stderr[-3000:]
+    assert "error (process" not in done.stderr

@@ -7,6 +7,9 @@ and ``tensors-N.safetensors`` (trained weights, the kept epoch's weights, optimi
 the new tensor file first and then replaces ``state.json``, which names it, in one rename: a kill at any moment
 leaves the previous complete state or the new one. The pipeline removes the folder once the run directory is written.
 
+Under several processes (``accelerate launch``) the main process writes the one state, holding each process's own
+RNG state and loss sums (``RankState``) beside the shared weights and optimizer; it resumes in as many processes.
+
 ``fit`` (``training/loop.py``) decides when a save is due and what goes in it (a ``Snapshot``); this module only
 stores and reads it back. Safetensors and JSON only: nothing is unpickled.
 """
@@ -50,6 +53,17 @@ class EpochSums:
 
 
 @dataclass
+class RankState:
+    """What differs from one process to another under ``accelerate launch``: its RNG (dropout masks), where its share
+    of the running epoch's loss stands, and the rows it trained. Weights, optimizer and schedule are the same in every
+    process (DDP), so the main process's stand for all."""
+
+    rng: dict
+    sums: EpochSums
+    samples: int
+
+
+@dataclass
 class Snapshot:
     """Everything ``fit`` needs to go on as if it had never stopped."""
 
@@ -64,6 +78,8 @@ class Snapshot:
     rng: dict = field(default_factory=dict)  # rng_state()
     stopped: bool = False  # the loop had ended (last epoch, patience, divergence): only testing and saving remain
     extra: dict = field(default_factory=dict)  # what the pipeline measured before training (the baseline), wall time
+    processes: int = 1  # how many processes trained together (accelerate launch); a resume needs as many
+    ranks: list[RankState] = field(default_factory=list)  # the other processes' own state, ranks 1..processes-1
 
 
 def rng_state(device: torch.device | None = None) -> dict:
@@ -167,13 +183,11 @@ class Checkpoint:
         for index, values in optim["scalars"].items():
             moments.setdefault(int(index), {}).update(values)
         groups = [{**g, "betas": tuple(g["betas"])} if "betas" in g else g for g in optim["param_groups"]]
-        rng = meta["rng"]
-        numpy_state = (rng["numpy"][0], group("rng.numpy")[""].numpy().astype(np.uint32), *rng["numpy"][1:])
-        python_state = (rng["python"][0], tuple(rng["python"][1]), rng["python"][2])
-        rng_state_ = {"torch": group("rng.torch")[""], "python": python_state, "numpy": numpy_state}
-        cuda = group("rng.cuda.")
-        if cuda:
-            rng_state_["cuda"] = [cuda[str(i)] for i in range(len(cuda))]
+        ranks = [RankState(rng=_rng_from(group(f"rank{i}.rng."), part["rng"]), sums=EpochSums(**part["sums"]),
+                           samples=int(part["samples"])) for i, part in enumerate(meta.get("ranks", []), start=1)]
+        processes = int(meta.get("processes", 1))
+        if len(ranks) != processes - 1:
+            raise ValueError(f"{processes} processes but the state of {len(ranks) + 1}")
         tally = dict(meta["tally"])
         for key in ("curve", "clock"):
             tally[key] = [tuple(x) for x in tally[key]]
@@ -181,8 +195,8 @@ class Checkpoint:
             state=meta["state"], tally=tally, sums=EpochSums(**meta["sums"]), model=group("model."),
             best=group("best.") if meta["has_best"] else None,
             optimizer={"state": moments, "param_groups": groups}, scheduler=meta["scheduler"],
-            hooks=(group("hooks."), meta["hooks"]), rng=rng_state_, stopped=meta["stopped"],
-            extra={**meta["extra"], "saved_at": meta.get("saved_at", "")},
+            hooks=(group("hooks."), meta["hooks"]), rng=_rng_from(group("rng."), meta["rng"]), stopped=meta["stopped"],
+            extra={**meta["extra"], "saved_at": meta.get("saved_at", "")}, processes=processes, ranks=ranks,
         )
 
     # --- writing -------------------------------------------------------------------------------------------------
@@ -236,11 +250,9 @@ class Checkpoint:
                 else:
                     scalars.setdefault(str(index), {})[name] = value
         tensors.update({f"hooks.{k}": v for k, v in snap.hooks[0].items()})
-        tensors["rng.torch"] = snap.rng["torch"]
-        for i, state in enumerate(snap.rng.get("cuda", [])):
-            tensors[f"rng.cuda.{i}"] = state
-        numpy_state = snap.rng["numpy"]
-        tensors["rng.numpy"] = torch.from_numpy(numpy_state[1].astype(np.int64))
+        tensors.update(_rng_tensors("rng.", snap.rng))
+        for i, part in enumerate(snap.ranks, start=1):
+            tensors.update(_rng_tensors(f"rank{i}.rng.", part.rng))
         name = f"tensors-{self.saves + 1}-{uuid.uuid4().hex[:12]}.safetensors"  # never the name state.json holds
         save_file({k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}, str(self.path / name))
         fsync_file(self.path / name)
@@ -255,8 +267,11 @@ class Checkpoint:
             "optimizer": {"param_groups": snap.optimizer["param_groups"], "scalars": scalars},
             "scheduler": snap.scheduler,
             "hooks": snap.hooks[1],
-            "rng": {"python": list(snap.rng["python"]), "numpy": [numpy_state[0], *numpy_state[2:]]},
+            "rng": _rng_meta(snap.rng),
             "stopped": snap.stopped,
+            "processes": snap.processes,
+            "ranks": [{"rng": _rng_meta(part.rng), "sums": dataclasses.asdict(part.sums), "samples": part.samples}
+                      for part in snap.ranks],
             "extra": {**snap.extra, **self.extra()},
         }
         import yaml
@@ -348,6 +363,30 @@ class Checkpoint:
             handle.close()
 
 
+def _rng_tensors(prefix: str, rng: dict) -> dict[str, torch.Tensor]:
+    """``rng_state``'s tensors (torch's, each GPU's, numpy's key array), named under ``prefix``."""
+    tensors = {f"{prefix}torch": rng["torch"], f"{prefix}numpy": torch.from_numpy(rng["numpy"][1].astype(np.int64))}
+    tensors.update({f"{prefix}cuda.{i}": state for i, state in enumerate(rng.get("cuda", []))})
+    return tensors
+
+
+def _rng_meta(rng: dict) -> dict:
+    """``rng_state``'s small parts, for state.json: Python's state, numpy's besides its key array."""
+    numpy_state = rng["numpy"]
+    return {"python": list(rng["python"]), "numpy": [numpy_state[0], *numpy_state[2:]]}
+
+
+def _rng_from(tensors: dict[str, torch.Tensor], meta: dict) -> dict:
+    """``rng_state`` again from ``_rng_tensors`` (prefix stripped) and ``_rng_meta``."""
+    numpy_state = (meta["numpy"][0], tensors["numpy"].numpy().astype(np.uint32), *meta["numpy"][1:])
+    python_state = (meta["python"][0], tuple(meta["python"][1]), meta["python"][2])
+    state = {"torch": tensors["torch"], "python": python_state, "numpy": numpy_state}
+    cuda = {k[len("cuda."):]: v for k, v in tensors.items() if k.startswith("cuda.")}
+    if cuda:
+        state["cuda"] = [cuda[str(i)] for i in range(len(cuda))]
+    return state
+
+
 def _jsonable(value: Any) -> Any:
     if isinstance(value, torch.Tensor):
         return value.item() if value.numel() == 1 else value.tolist()
@@ -390,9 +429,10 @@ def discard_unless_locked(folder: Path) -> None:
 
 
 def find_unfinished(parent: Path, prefix: str, config: dict, fingerprint: str,
-                    unused: tuple[str, ...] = ()) -> Path | None:
+                    unused: tuple[str, ...] = (), processes: int = 1) -> Path | None:
     """The output of the newest unfinished run in ``parent`` whose name starts with ``prefix``, whose settings equal
-    ``config``'s and whose data had ``fingerprint``: a default ``--output`` holds the time, so the same command run
+    ``config``'s, whose data had ``fingerprint`` and which trained in ``processes`` processes (``--batch-size`` is per
+    process): a default ``--output`` holds the time, so the same command run
     again gets a new name. States whose run directory exists (killed while being removed) are removed; states a
     running process holds are left alone."""
     import glob
@@ -409,6 +449,7 @@ def find_unfinished(parent: Path, prefix: str, config: dict, fingerprint: str,
             saved = yaml.safe_load((folder / "config.yaml").read_text(encoding="utf-8"))
             meta = json.loads((folder / STATE).read_text(encoding="utf-8"))
             if isinstance(saved, dict) and not differences(saved, config, unused) and not locked(folder) \
-                    and meta.get("extra", {}).get("fingerprint") == fingerprint:
+                    and meta.get("extra", {}).get("fingerprint") == fingerprint \
+                    and meta.get("processes", 1) == processes:
                 found.append((folder.stat().st_mtime, output))
     return max(found)[1] if found else None

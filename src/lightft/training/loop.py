@@ -25,12 +25,12 @@ import torch.nn.functional as F
 
 from lightft.data.batching import BatchPlan, TokenizedDataset
 from lightft import progress
-from lightft.errors import LightftError, LightftWarning
+from lightft.errors import LightftWarning, SharedError
 from lightft.methods.base import TrainingHooks
 from lightft.model.forward import Forward
 from lightft.runtime import broadcast_from_main, peak_memory_mb, reset_peak_memory, seed_everything
 from lightft.threads import ThreadGovernor
-from lightft.training.checkpoint import Checkpoint, EpochSums, Snapshot, rng_state, set_rng_state
+from lightft.training.checkpoint import Checkpoint, EpochSums, RankState, Snapshot, rng_state, set_rng_state
 from lightft.training.optim import build_optimizer, linear_warmup_decay
 
 LOG_EVERY = 20
@@ -114,9 +114,10 @@ def trainable_state(model: nn.Module) -> dict[str, torch.Tensor]:
     return {n: p.detach().to("cpu", copy=True) for n, p in model.named_parameters() if p.requires_grad}
 
 
-class Diverged(LightftError):
+class Diverged(SharedError):
     """The loss went nan/inf. ``fit`` stops and keeps the best epoch when there is one; before any epoch was kept,
-    the run fails with this one-line error and nothing is written."""
+    the run fails with this one-line error and nothing is written (in every process alike: the losses it judges are
+    every process's)."""
 
     def __init__(self, message: str, detail: str):
         super().__init__(message)
@@ -177,6 +178,8 @@ def _train_epoch(step: _Step, loader: DataLoader, denominators: list[float], sta
     over it. The loss is read on the host every LOG_EVERY steps and at the end (``Diverged`` once it is nan/inf),
     never per step. ``save(sums)`` gets the state after a mid-epoch update once ``checkpoint`` is due (only then a
     host sync); ``rng`` (a resumed run's saved RNG state) is restored at the first batch, where the saving run stood.
+    Under several processes the main process's clock decides, told to every process with the logged loss (no
+    collective of its own): all of them save together at the first update from that log step on.
 
     The summed loss over a window's rows is divided by BatchPlan.loss_denominators (the window's rows, or a fixed
     mean with token budgets); accelerate divides what it back-propagates by grad_accum, which the factor undoes. A
@@ -185,6 +188,7 @@ def _train_epoch(step: _Step, loader: DataLoader, denominators: list[float], sta
     running = torch.tensor(sums.running, dtype=torch.float32, device=device)
     epoch_loss = torch.tensor(sums.loss, dtype=torch.float32, device=device)
     running_n, running_rows, epoch_rows, done = sums.running_n, sums.running_rows, sums.rows, sums.steps
+    several, save_wanted = accelerator.num_processes > 1, False
     for batch in loader:
         if rng is not None:
             set_rng_state(rng)
@@ -221,7 +225,9 @@ def _train_epoch(step: _Step, loader: DataLoader, denominators: list[float], sta
             tally.first_step_seconds, tally.first_step_samples = time.perf_counter() - started, rows
         if state.step % LOG_EVERY == 0:
             # the only host sync, every LOG_EVERY steps (every process at the same step: one all-reduce)
-            loss = _finite(_mean_over_processes(accelerator, running, running_rows), state, hp)
+            due = several and checkpoint is not None and accelerator.is_main_process and checkpoint.due()
+            loss, due = _mean_over_processes(accelerator, running, running_rows, due)
+            loss, save_wanted = _finite(loss, state, hp), save_wanted or due
             tally.clock.append((tally.samples, tally.seconds + time.perf_counter() - started))
             tally.curve.append((state.step, round(loss, 5)))
             bar.set_postfix(loss=f"{loss:.4f}", samples_s=f"{bar.n / (time.perf_counter() - started):.1f}")
@@ -230,26 +236,30 @@ def _train_epoch(step: _Step, loader: DataLoader, denominators: list[float], sta
             running.zero_()
             running_n, running_rows = 0, 0
         if checkpoint is not None and updated and not accelerator.gradient_state.end_of_dataloader \
-                and checkpoint.due():
+                and (save_wanted if several else checkpoint.due()):
+            save_wanted = False
             save(EpochSums(done, epoch_loss.item(), epoch_rows, running.item(), running_rows, running_n))
     epoch_loss += running
     epoch_rows += running_rows
     if running_n:
-        tally.curve.append((state.step, round(_finite(_mean_over_processes(accelerator, running, running_rows), state,
-                                                      hp), 5)))
+        tally.curve.append((state.step, round(_finite(_mean_over_processes(accelerator, running, running_rows)[0],
+                                                      state, hp), 5)))
     if accelerator.num_processes > 1:  # the epoch's loss over every process's rows
         both = accelerator.reduce(torch.stack([epoch_loss, torch.tensor(float(epoch_rows), device=device)]), "sum")
         epoch_loss, epoch_rows = both[0], int(both[1].item())
     return epoch_loss, epoch_rows
 
 
-def _mean_over_processes(accelerator: Accelerator, loss_sum: torch.Tensor, rows: int) -> float:
+def _mean_over_processes(accelerator: Accelerator, loss_sum: torch.Tensor, rows: int,
+                         flag: bool = False) -> tuple[float, bool]:
     """The mean loss over ``rows`` rows of this process and, under ``accelerate launch``, of every other one (each
-    process calls it at the same step, so the decision to stop on a nan is the same everywhere)."""
+    process calls it at the same step, so the decision to stop on a nan is the same everywhere); and whether any
+    process raised ``flag`` (the same all-reduce carries it)."""
     if accelerator.num_processes == 1:
-        return (loss_sum / rows).item()
-    both = accelerator.reduce(torch.stack([loss_sum.float(), torch.tensor(float(rows), device=loss_sum.device)]), "sum")
-    return (both[0] / both[1]).item()
+        return (loss_sum / rows).item(), flag
+    sums = accelerator.reduce(torch.stack([loss_sum.float(), torch.tensor(float(rows), device=loss_sum.device),
+                                           torch.tensor(float(flag), device=loss_sum.device)]), "sum").tolist()
+    return sums[0] / sums[1], sums[2] > 0
 
 
 def fit(model: nn.Module, train: TokenizedDataset, hp: Hyper, *, forward: Forward,
@@ -264,7 +274,8 @@ def fit(model: nn.Module, train: TokenizedDataset, hp: Hyper, *, forward: Forwar
 
     ``checkpoint`` saves the whole training state whenever its interval has passed, after an update or after an
     epoch's validation; ``resume`` (a ``Snapshot`` it saved) continues from there: the same batches, dropout masks
-    and updates as a run that never stopped."""
+    and updates as a run that never stopped. Under several processes the main process's clock decides when, each
+    process adds its own RNG state and loss sums (``RankState``), the main one writes, and each resumes its own."""
     hooks = hooks or TrainingHooks()
     device = accelerator.device
     collate = forward.collator()
@@ -294,19 +305,30 @@ def fit(model: nn.Module, train: TokenizedDataset, hp: Hyper, *, forward: Forwar
         scheduler.load_state_dict(resume.scheduler)
         hooks.load_state(*resume.hooks)
         resume.model, resume.optimizer = {}, {}  # in place now: no second copy in host memory for the whole run
+        saved_rng = resume.rng
+        if accelerator.process_index:  # this process's own part: its dropout masks, its rows' losses and count
+            own = resume.ranks[accelerator.process_index - 1]
+            sums, saved_rng, tally.samples = own.sums, own.rng, own.samples
         if sums.steps:
-            rng = resume.rng  # mid-epoch: restored at the epoch's first remaining batch
+            rng = saved_rng  # mid-epoch: restored at the epoch's first remaining batch
         else:
-            set_rng_state(resume.rng)  # between epochs: restored where the saving run stood
+            set_rng_state(saved_rng)  # between epochs: restored where the saving run stood
 
     def snapshot(sums_now: EpochSums, *, stopped_now: bool = False, elapsed: float = 0.0) -> None:
-        """Save the state now (the caller knows a save is due); ``elapsed``: the running epoch's training seconds."""
+        """Save the state now (the caller knows a save is due; under several processes, every process calls it at
+        the same step); ``elapsed``: the running epoch's training seconds."""
+        ranks = []
+        if processes > 1:  # the same weights and optimizer everywhere (DDP), but each process's own RNG and sums
+            ranks = _gather(RankState(rng=rng_state(device), sums=sums_now, samples=tally.samples))[1:]
+            if not accelerator.is_main_process:
+                return
         checkpoint.save(Snapshot(
             state=dataclasses.asdict(state), tally={**dataclasses.asdict(tally), "seconds": tally.seconds + elapsed,
                                                     "peak_memory_mb": max(tally.peak_memory_mb, peak_memory_mb(device))},
             sums=sums_now,
             model=trainable_state(accelerator.unwrap_model(model)), best=best, optimizer=optimizer.state_dict(),
-            scheduler=scheduler.state_dict(), hooks=hooks.state(), rng=rng_state(device), stopped=stopped_now))
+            scheduler=scheduler.state_dict(), hooks=hooks.state(), rng=rng_state(device), stopped=stopped_now,
+            processes=processes, ranks=ranks))
 
     def save_mid_epoch(sums_now: EpochSums) -> None:
         snapshot(sums_now, elapsed=time.perf_counter() - started)
@@ -388,7 +410,8 @@ def fit(model: nn.Module, train: TokenizedDataset, hp: Hyper, *, forward: Forwar
             last = stopped or epoch == hp.epochs
             # after the last epoch, a minute of training is worth a save: testing a large split can take minutes,
             # and an interrupt or a kill then must not cost the trained model
-            if checkpoint is not None and (checkpoint.due() or (last and checkpoint.due(FINAL_SAVE_SECONDS))):
+            if checkpoint is not None and _main_decides(processes,
+                                                        checkpoint.due() or (last and checkpoint.due(FINAL_SAVE_SECONDS))):
                 snapshot(EpochSums(), stopped_now=last)
     except KeyboardInterrupt:  # Ctrl-C, or SIGTERM as the CLI turns it
         if not state.best_epoch or not accelerator.is_main_process:
@@ -422,6 +445,20 @@ def fit(model: nn.Module, train: TokenizedDataset, hp: Hyper, *, forward: Forwar
         clock=tally.clock,
         interrupted=interrupted,
     )
+
+
+def _main_decides(processes: int, decision: bool) -> bool:
+    """The main process's ``decision`` in every process (one collective, so only once per epoch)."""
+    return decision if processes == 1 else broadcast_from_main(decision)
+
+
+def _gather(part: RankState) -> list[RankState]:
+    """Every process's ``part``, in rank order, in every process."""
+    import torch.distributed as dist
+
+    parts: list = [None] * dist.get_world_size()
+    dist.all_gather_object(parts, part)
+    return parts
 
 
 def _prepare_loader(accelerator: Accelerator, loader: DataLoader) -> DataLoader:
