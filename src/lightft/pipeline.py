@@ -294,9 +294,6 @@ def _train_in_processes(cfg: TrainConfig, method, output: Path, explicit: bool) 
     same line, or none does); every process then reads a state to resume, each taking its own part of it."""
     main = process_rank() == 0
     cfg.output = str(output)
-    if cfg.compile:
-        raise SharedError("--compile is not supported with several processes (accelerate launch) yet; drop "
-                          "--compile, or train in one process")
     if cfg.unpadded == "on":
         raise SharedError("--unpadded on is not supported with several processes (accelerate launch) yet: the packed "
                           "forward bypasses DDP's; use --unpadded auto or off")

@@ -64,15 +64,25 @@ def test_two_processes_train_what_one_process_with_their_joint_batch_trains(stil
 def test_what_several_processes_do_not_support_yet_is_one_line(fast, monkeypatch):
     monkeypatch.setenv("WORLD_SIZE", "2")
     monkeypatch.setenv("RANK", "0")
-    with pytest.raises(LightftError, match=r"--compile is not supported with several processes \(accelerate launch\) "
-                                           r"yet; drop --compile, or train in one process"):
-        lightft.train(**fast, method="lora", compile=True)
     with pytest.raises(LightftError, match=r"--unpadded on is not supported with several processes"):
         lightft.train(**fast, method="lora", unpadded="on")
 
     with pytest.raises(LightftError, match=r"lightft compare trains its methods one after another.*does not run "
                                            r"under accelerate launch \(2 processes here\)"):
         lightft.compare("lora", **{k: v for k, v in fast.items() if k != "output"})
+
+
+def test_compiled_layers_train_under_several_processes_as_in_one(still_model, tiny_data, tmp_path):
+    """--compile compiles the repeated layers inside DDP's module: the same figures as one compiled process."""
+    common = ["--model", still_model, "--data", tiny_data, "--method", "lora", "--dropout", 0, "--epochs", 1,
+              "--max-length", 32, "--precision", "fp32", "--quiet", "--lr", 5e-2, "--no-baseline", "--compile"]
+    one = run([*common, "--batch-size", 12, "--output", tmp_path / "one"], 1)
+    two = run([*common, "--batch-size", 6, "--output", tmp_path / "two"], 2)
+    assert "--compile failed" not in one.stderr + two.stderr
+    a, b = (json.loads((tmp_path / n / "metrics.json").read_text()) for n in ("one", "two"))
+    assert [s for s, _ in a["train"]["loss_curve"]] == [s for s, _ in b["train"]["loss_curve"]] == [9]
+    assert a["train"]["loss_curve"][0][1] == pytest.approx(b["train"]["loss_curve"][0][1], abs=2e-5)
+    assert a["eval"]["loss"] == pytest.approx(b["eval"]["loss"], abs=1e-6)
 
 
 def test_a_saved_one_process_state_is_never_lost_or_shared(still_model, tiny_data, tmp_path, monkeypatch):
