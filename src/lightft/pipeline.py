@@ -236,9 +236,7 @@ class Session:
     def forward_for(self, model, *, training: bool = False) -> Forward:
         """``--compile`` compiles the training forward only: evaluation runs eager, which on an H100 predicted faster
         than the compiled layers (4,634 vs 2,545 samples/s, docs/performance.md) and compiles nothing more."""
-        # under accelerate launch the training forward goes through DDP's (the packed one calls the encoder inside)
-        mode = "off" if training and process_count() > 1 else self.cfg.unpadded
-        return Forward.choose(model, self.tokenizer.pad_token_id, mode, self.device,
+        return Forward.choose(model, self.tokenizer.pad_token_id, self.cfg.unpadded, self.device,
                               compile=self.cfg.compile and training, max_length=self.cfg.max_length)
 
     def evaluate(self, model, split: str, desc: str) -> dict:
@@ -294,9 +292,6 @@ def _train_in_processes(cfg: TrainConfig, method, output: Path, explicit: bool) 
     same line, or none does); every process then reads a state to resume, each taking its own part of it."""
     main = process_rank() == 0
     cfg.output = str(output)
-    if cfg.unpadded == "on":
-        raise SharedError("--unpadded on is not supported with several processes (accelerate launch) yet: the packed "
-                          "forward bypasses DDP's; use --unpadded auto or off")
     with _alike():
         rundir.check_output_free(output)
     ckpt, resume, problem = None, None, None

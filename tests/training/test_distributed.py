@@ -64,22 +64,23 @@ def test_two_processes_train_what_one_process_with_their_joint_batch_trains(stil
 def test_what_several_processes_do_not_support_yet_is_one_line(fast, monkeypatch):
     monkeypatch.setenv("WORLD_SIZE", "2")
     monkeypatch.setenv("RANK", "0")
-    with pytest.raises(LightftError, match=r"--unpadded on is not supported with several processes"):
-        lightft.train(**fast, method="lora", unpadded="on")
-
     with pytest.raises(LightftError, match=r"lightft compare trains its methods one after another.*does not run "
                                            r"under accelerate launch \(2 processes here\)"):
         lightft.compare("lora", **{k: v for k, v in fast.items() if k != "output"})
 
 
-def test_compiled_layers_train_under_several_processes_as_in_one(still_model, tiny_data, tmp_path):
-    """--compile compiles the repeated layers inside DDP's module: the same figures as one compiled process."""
+@pytest.mark.parametrize("flags", [["--compile"], ["--unpadded", "on"]], ids=["compile", "unpadded"])
+def test_compiled_or_packed_forwards_train_under_several_processes_as_in_one(still_model, tiny_data, tmp_path, flags):
+    """--compile compiles the repeated layers inside DDP's module; the packed forward (CPU: its reference attention)
+    runs as DDP's own forward: the same figures as one process."""
     common = ["--model", still_model, "--data", tiny_data, "--method", "lora", "--dropout", 0, "--epochs", 1,
-              "--max-length", 32, "--precision", "fp32", "--quiet", "--lr", 5e-2, "--no-baseline", "--compile"]
+              "--max-length", 32, "--precision", "fp32", "--quiet", "--lr", 5e-2, "--no-baseline", "--grad-accum", 2,
+              *flags]
     one = run([*common, "--batch-size", 12, "--output", tmp_path / "one"], 1)
     two = run([*common, "--batch-size", 6, "--output", tmp_path / "two"], 2)
     assert "--compile failed" not in one.stderr + two.stderr
     a, b = (json.loads((tmp_path / n / "metrics.json").read_text()) for n in ("one", "two"))
+    assert a["train"]["unpadded"] == b["train"]["unpadded"] == (flags[0] == "--unpadded")
     assert [s for s, _ in a["train"]["loss_curve"]] == [s for s, _ in b["train"]["loss_curve"]] == [9]
     assert a["train"]["loss_curve"][0][1] == pytest.approx(b["train"]["loss_curve"][0][1], abs=2e-5)
     assert a["eval"]["loss"] == pytest.approx(b["eval"]["loss"], abs=1e-6)

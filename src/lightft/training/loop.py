@@ -189,13 +189,14 @@ def _train_epoch(step: _Step, loader: DataLoader, denominators: list[float], sta
     epoch_loss = torch.tensor(sums.loss, dtype=torch.float32, device=device)
     running_n, running_rows, epoch_rows, done = sums.running_n, sums.running_rows, sums.rows, sums.steps
     several, save_wanted = accelerator.num_processes > 1, False
+    packed_module = isinstance(accelerator.unwrap_model(model), _PackedForward)
     for batch in loader:
         if rng is not None:
             set_rng_state(rng)
             rng = None
         with accelerator.accumulate(model):
             with accelerator.autocast():
-                logits = step.forward.logits(model, batch)
+                logits = model(batch) if packed_module else step.forward.logits(model, batch)
             loss_sum = F.cross_entropy(logits.float(), batch["labels"], reduction="sum")
             scaled = loss_sum * (hp.grad_accum / denominators[done // hp.grad_accum])
             extra = step.hooks.extra_loss(model)
@@ -290,7 +291,9 @@ def fit(model: nn.Module, train: TokenizedDataset, hp: Hyper, *, forward: Forwar
     optimizer = build_optimizer(model, hp.lr, hp.weight_decay, device)
     scheduler = linear_warmup_decay(optimizer, total_updates, hp.warmup_ratio)
     hooks.start(total_updates)
-    model, optimizer = accelerator.prepare(model, optimizer)
+    bare = model  # the model itself; what trains may be wrapped (DDP, and the packed forward under it)
+    net = _PackedForward(model, forward) if processes > 1 and forward.unpadded else model
+    model, optimizer = accelerator.prepare(net, optimizer)
     loader = _prepare_loader(accelerator, loader)
     if processes > 1:  # DDP gave every process rank 0's weights; dropout masks differ from process to process
         seed_everything(hp.seed + accelerator.process_index)
@@ -300,7 +303,7 @@ def fit(model: nn.Module, train: TokenizedDataset, hp: Hyper, *, forward: Forwar
     if resume is not None:
         state, tally, sums, best, stopped = TrainState(**resume.state), Tally(**resume.tally), resume.sums, \
             resume.best, resume.stopped
-        restore(accelerator.unwrap_model(model), resume.model)
+        restore(bare, resume.model)
         optimizer.load_state_dict(resume.optimizer)
         scheduler.load_state_dict(resume.scheduler)
         hooks.load_state(*resume.hooks)
@@ -326,7 +329,7 @@ def fit(model: nn.Module, train: TokenizedDataset, hp: Hyper, *, forward: Forwar
             state=dataclasses.asdict(state), tally={**dataclasses.asdict(tally), "seconds": tally.seconds + elapsed,
                                                     "peak_memory_mb": max(tally.peak_memory_mb, peak_memory_mb(device))},
             sums=sums_now,
-            model=trainable_state(accelerator.unwrap_model(model)), best=best, optimizer=optimizer.state_dict(),
+            model=trainable_state(bare), best=best, optimizer=optimizer.state_dict(),
             scheduler=scheduler.state_dict(), hooks=hooks.state(), rng=rng_state(device), stopped=stopped_now,
             processes=processes, ranks=ranks))
 
@@ -379,7 +382,7 @@ def fit(model: nn.Module, train: TokenizedDataset, hp: Hyper, *, forward: Forwar
             bar.close()
             # every process scores the whole split on the bare model (no collective per batch), then takes the main
             # process's figures: the keep/stop decisions below must agree everywhere, and GPUs need not round alike
-            metrics = validate(accelerator.unwrap_model(model) if processes > 1 else model)
+            metrics = validate(bare)
             if processes > 1:
                 metrics = broadcast_from_main(metrics)
             diverged = not math.isfinite(metrics["loss"])  # weights broken by the epoch's last updates
@@ -401,8 +404,8 @@ def fit(model: nn.Module, train: TokenizedDataset, hp: Hyper, *, forward: Forwar
                 _warn_stopped(epoch, f"the validation loss is {metrics['loss']}", state, hp)
                 break
             if improved:  # the copy first: an interrupt in between must not name an epoch whose weights are not kept
-                kept = trainable_state(accelerator.unwrap_model(model))
-                hooks.on_best(accelerator.unwrap_model(model))
+                kept = trainable_state(bare)
+                hooks.on_best(bare)
                 best, state.best_score, state.best_epoch, state.stale_epochs = kept, score, epoch, 0
             else:
                 state.stale_epochs += 1
@@ -445,6 +448,20 @@ def fit(model: nn.Module, train: TokenizedDataset, hp: Hyper, *, forward: Forwar
         clock=tally.clock,
         interrupted=interrupted,
     )
+
+
+class _PackedForward(nn.Module):
+    """The padding-free forward as a module's own forward, for DDP to wrap: it calls the encoder's parts itself
+    (``model/unpadded.py``), and DDP's gradient sync (and ``no_sync`` while accumulating) needs the call to go through
+    DDP's forward."""
+
+    def __init__(self, model: nn.Module, forward: Forward):
+        super().__init__()
+        self.model = model
+        self.packed = forward
+
+    def forward(self, batch: dict) -> torch.Tensor:
+        return self.packed.logits(self.model, batch)
 
 
 def _main_decides(processes: int, decision: bool) -> bool:
