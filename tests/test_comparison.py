@@ -102,3 +102,46 @@ def test_compare_takes_a_run_directory_as_its_config_like_the_cli(fast, tmp_path
     assert [r["method"] for r in comparison.rows] == ["baseline", "head"]
     with pytest.raises(LightftError, match=r"compare\(\) does not take method=; pass the methods to run as"):
         lightft.compare("head", run.path, method="lora")
+
+
+def test_processes_trains_each_method_data_parallel(fast, tmp_path, capsys):
+    """--processes 2: each method's run in two processes (as torchrun starts them), recorded and checked on reuse."""
+    out = tmp_path / "cmp"
+    shared = dict(model=fast["model"], data=fast["data"], epochs=1, batch_size=6, max_length=32, quiet=True,
+                  output=str(out))
+    with pytest.raises(SystemExit) as done:
+        main(["compare", "--methods", "baseline,lora", "--processes", "2", "--model", fast["model"], "--data",
+              fast["data"], "--epochs", "1", "--batch-size", "6", "--max-length", "32", "--quiet", "--output", str(out)])
+    assert done.value.code == 0, capsys.readouterr().err
+    metrics = json.loads((out / "lora" / "metrics.json").read_text())
+    assert metrics["train"]["processes"] == 2 and metrics["train"]["samples"] == 108  # every row, once
+    assert json.loads((out / "compare.json").read_text())["processes"] == 2
+    assert "each method data-parallel in 2 processes (batch size per process)" in (out / "compare.md").read_text()
+    lightft.compare("lora", processes=2, **shared)  # reused
+    with pytest.raises(LightftError, match=r"cmp/lora holds a finished run trained in 2 processes \(this compare: 1; "
+                                           r"--batch-size is per process\); pass another --output"):
+        lightft.compare("lora", **shared)
+    for bad in (0, 1.5, True):
+        with pytest.raises(LightftError, match=rf"--processes must be a whole number >= 1, got {bad!r}"):
+            lightft.compare("lora", processes=bad, **shared)
+
+
+def test_a_failing_process_stops_its_partners(fast, tmp_path, monkeypatch):
+    """One of the processes of a method dies: the other, waiting on it in a collective, is stopped, and compare fails
+    with one line."""
+    from lightft import comparison
+
+    started = []
+    real = comparison._start_children
+
+    def one_dies(config_file, quiet, processes):
+        children = real(config_file, quiet, processes)
+        children[1].kill()
+        started.extend(children)
+        return children
+
+    monkeypatch.setattr(comparison, "_start_children", one_dies)
+    with pytest.raises(LightftError, match=r"method 'lora' failed \(exit -9\); its error is printed above"):
+        lightft.compare("lora", processes=2, model=fast["model"], data=fast["data"], epochs=1, batch_size=6,
+                        max_length=32, quiet=True, output=str(tmp_path / "cmp"))
+    assert [child.poll() is not None for child in started] == [True, True]

@@ -177,6 +177,9 @@ def build_parser() -> argparse.ArgumentParser:
                 "(--checkpoint-minutes), so an interrupted comparison picks up where it stopped.")
     p.add_argument("--methods", default="baseline,lora,full", metavar="LIST",
                    help="Comma-separated methods, 'baseline' for the untrained model, or 'all' (default: %(default)s).")
+    p.add_argument("--processes", type=int, default=1, metavar="N",
+                   help="Train each method data-parallel in N processes, as torchrun would start them: one per GPU, "
+                        "or CPU processes (gloo) sharing the cores. --batch-size is per process (default: 1).")
     add_config_flags(p, skip=("method", "baseline"), help_overrides={
         "quiet": "No progress bars, and no per-method progress lines or run summaries (default: --no-quiet).",
         "output": (
@@ -351,7 +354,7 @@ def run(argv: list[str] | None = None) -> int:
         print(f"run directory: {result.path} (report: {result.path / 'report.md'})")
     elif args.command == "compare":
         config = args.config or None
-        comparison = lightft.compare(args.methods, config, **config_overrides(args))
+        comparison = lightft.compare(args.methods, config, processes=args.processes, **config_overrides(args))
         print(comparison.markdown())
         print(f"\nwritten: {comparison.path / 'compare.md'}, compare.json and compare.svg")
     elif args.command == "eval":

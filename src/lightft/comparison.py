@@ -51,7 +51,7 @@ def parse_methods(spec: str | list[str]) -> list[str]:
         return [BASELINE, *METHODS]
     unknown = [m for m in names if m not in METHODS and m != BASELINE]
     if not names:
-        raise LightftError(f"--methods is empty; pass a comma-separated list such as baseline,lora,full, or 'all'")
+        raise LightftError("--methods is empty; pass a comma-separated list such as baseline,lora,full, or 'all'")
     if unknown:
         raise LightftError(
             f"unknown method(s) in --methods: {', '.join(unknown)}"
@@ -112,43 +112,107 @@ def _death_signal():
     return set_death_signal
 
 
-def _run_child(cfg: TrainConfig, directory: Path) -> dict:
-    """Train one method in a child process and return its metrics."""
+def _run_child(cfg: TrainConfig, directory: Path, processes: int = 1) -> dict:
+    """Train one method in a child process (or ``processes`` of them training data-parallel, started as torchrun
+    starts its workers) and return its metrics."""
     config_file = directory.parent / f".{directory.name}.config.yaml"
     rundir.atomic_write_text(config_file, yaml.safe_dump(cfg.to_dict(), sort_keys=False))
     try:
-        env = {**os.environ, "PYTHONWARNINGS": "ignore"}
-        with subprocess.Popen([sys.executable, "-m", "lightft", "train", "--config", str(config_file)], env=env,
-                              stdout=subprocess.DEVNULL if cfg.quiet else None,  # errors still reach stderr
-                              preexec_fn=_death_signal()) as done:
+        children = _start_children(config_file, cfg.quiet, processes)
+        try:
+            failed = _wait_all(children)
+        except KeyboardInterrupt as interrupt:
+            # Ctrl-C reached the children too (one process group); SIGTERM reached only this process: pass it on.
+            # The children then finish with the best epoch so far, or clean up, on their own: wait for them, unless
+            # interrupted again, which stops them at once.
+            if isinstance(interrupt, Terminated):
+                for child in children:
+                    child.terminate()
             try:
-                done.wait()
-            except KeyboardInterrupt as interrupt:
-                # Ctrl-C reached the child too (one process group); SIGTERM reached only this process: pass it on.
-                # The child then finishes with its best epoch so far, or cleans up, on its own: wait for it, unless
-                # interrupted again, which stops it at once.
-                if isinstance(interrupt, Terminated):
-                    done.terminate()
-                try:
-                    done.wait()
-                except KeyboardInterrupt:
-                    done.kill()
-                raise
+                _wait_all(children)
+            except KeyboardInterrupt:
+                for child in children:
+                    child.kill()
+            raise
     finally:
         config_file.unlink(missing_ok=True)
-    if done.returncode != 0:
-        raise LightftError(f"method {cfg.method!r} failed (exit {done.returncode}); its error is printed above")
+    if failed:
+        raise LightftError(f"method {cfg.method!r} failed (exit {failed}); its error is printed above")
     return rundir.read_json(directory / rundir.METRICS)
 
 
+def _start_children(config_file: Path, quiet: bool, processes: int) -> list[subprocess.Popen]:
+    """``lightft train --config config_file`` in ``processes`` processes; several get the variables torchrun sets
+    (WORLD_SIZE, RANK, LOCAL_RANK, the main process's address and a free port), one CPU share of threads each, and,
+    like one child, die with this process (torchrun's workers outlive a killed launcher)."""
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    group = {}
+    if processes > 1:
+        group = {"WORLD_SIZE": str(processes), "LOCAL_WORLD_SIZE": str(processes), "MASTER_ADDR": "127.0.0.1",
+                 "MASTER_PORT": str(_free_port())}
+        env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // processes)))
+    children = []
+    try:
+        for rank in range(processes):
+            rank_env = {**env, **group, **({"RANK": str(rank), "LOCAL_RANK": str(rank)} if group else {})}
+            children.append(subprocess.Popen(
+                [sys.executable, "-m", "lightft", "train", "--config", str(config_file)], env=rank_env,
+                stdout=subprocess.DEVNULL if quiet else None,  # errors still reach stderr
+                preexec_fn=_death_signal()))
+    except BaseException:
+        for child in children:
+            child.kill()
+        raise
+    return children
+
+
+def _wait_all(children: list[subprocess.Popen]) -> int:
+    """0 once every child has succeeded; else the exit status of the first seen failing, once the others (waiting on
+    it in a collective) are stopped."""
+    import time
+
+    while True:
+        codes = [child.poll() for child in children]
+        failed = next((code for code in codes if code not in (None, 0)), 0)
+        if failed:
+            for child in children:
+                if child.poll() is None:
+                    child.terminate()
+            for child in children:  # one stuck inside a collective does not see SIGTERM: killed after a grace time
+                try:
+                    child.wait(timeout=STOP_GRACE_SECONDS)
+                except subprocess.TimeoutExpired:
+                    child.kill()
+                    child.wait()
+            return failed
+        if all(code is not None for code in codes):
+            return 0
+        if len(children) == 1:
+            children[0].wait()
+        else:
+            time.sleep(0.2)
+
+
+STOP_GRACE_SECONDS = 15
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 def compare(methods: str | list[str] = "baseline,lora,full", config: TrainConfig | str | os.PathLike | None = None,
-            **overrides) -> Comparison:
+            *, processes: int = 1, **overrides) -> Comparison:
     """Run each method with the same data, seed and budget; write compare.md/compare.json into ``output``.
 
     Mirrors ``lightft compare``: keyword names are the CLI flags with underscores. ``config`` (a TrainConfig, or a
     config.yaml or run directory, as ``--config``) gives the shared settings; its method, rate and output are not
     used: each method runs at its own default rate unless ``lr`` is given, into ``output`` (default
-    runs/compare-<data>).
+    runs/compare-<data>). ``processes`` > 1 trains each method data-parallel in that many processes (one per GPU;
+    ``batch_size`` is per process).
     """
     from lightft.pipeline import Session, _absolute_if_local, resolve_config
     from lightft.runtime import process_count
@@ -156,9 +220,11 @@ def compare(methods: str | list[str] = "baseline,lora,full", config: TrainConfig
     if process_count() > 1:
         raise LightftError(f"lightft compare trains its methods one after another, each in a process of its own, and "
                            f"does not run under accelerate launch ({process_count()} processes here); run compare "
-                           "without accelerate launch, or `accelerate launch -m lightft train --method M` per method")
+                           f"without accelerate launch, with --processes {process_count()} to train each method in "
+                           f"{process_count()} processes")
     if "method" in overrides:
         raise LightftError("compare() does not take method=; pass the methods to run as methods='lora,full'")
+    _check_processes(processes)
     names = parse_methods(methods)
     trained = [m for m in names if m != BASELINE]
     if isinstance(config, (str, os.PathLike)):
@@ -189,7 +255,7 @@ def compare(methods: str | list[str] = "baseline,lora,full", config: TrainConfig
         lr = cfg.lr if "lr" in overrides else None
         child = dataclasses.replace(cfg, method=method, output=str(directory), lr=lr, baseline=want_baseline)
         if (directory / rundir.METRICS).is_file():
-            _check_reusable(directory, child, fingerprint)
+            _check_reusable(directory, child, fingerprint, processes)
             if not cfg.quiet:
                 print(f"[compare] reusing the finished run in {directory}", file=sys.stderr)
             runs[method] = rundir.read_json(directory / rundir.METRICS)
@@ -204,7 +270,7 @@ def compare(methods: str | list[str] = "baseline,lora,full", config: TrainConfig
             saved = " (resuming its saved training state)" if child.resume and Checkpoint(path_for(directory)).exists() \
                 else ""
             print(f"[compare] {i + 1}/{len(trained)}: {method}{saved}", file=sys.stderr)
-        runs[method] = _run_child(child, directory)
+        runs[method] = _run_child(child, directory, processes)
 
     rows = []
     if BASELINE in names:
@@ -218,11 +284,14 @@ def compare(methods: str | list[str] = "baseline,lora,full", config: TrainConfig
     rows += [_row(m, runs[m], lr=TrainConfig.load(output / m / rundir.CONFIG).lr) for m in trained]
     _note_dropped_rows(output, names)
     shared = {k: v for k, v in cfg.to_dict().items() if k not in ("method", "output")}  # per-method runs hold those
-    rundir.write_json(output / "compare.json", {"methods": names, "config": shared, "rows": rows})
+    rundir.write_json(output / "compare.json", {"methods": names, "config": shared, "processes": processes,
+                                                "rows": rows})
     rundir.atomic_write_text(output / "compare.svg", comparison_svg(rows))
     page = (f"# lightft compare on {Path(cfg.data).name}\n\n"
             f"Model `{cfg.model}`, same data, seed and budget for every method: "
-            f"{settings_line(cfg.to_dict(), per_method=False)}\n\n"
+            f"{settings_line(cfg.to_dict(), per_method=False)}"
+            f"{f'; each method data-parallel in {processes} processes (batch size per process)' if processes > 1 else ''}"
+            "\n\n"
             f"{comparison_markdown(rows)}\n\n{NOTES}\n\n"
             "![accuracy vs trainable parameters and train time](compare.svg)\n")
     rundir.atomic_write_text(output / "compare.md", page)
@@ -280,9 +349,20 @@ def _note_dropped_rows(output: Path, names: list[str]) -> None:
 _NOT_COMPARED = ("output", "quiet", "baseline", "checkpoint_minutes", "resume")
 
 
-def _check_reusable(directory: Path, child: TrainConfig, fingerprint: str) -> None:
-    """A finished run is reused only if it was trained with the settings this comparison asks for, on the same rows
-    (the files under --data may have changed since)."""
+def _check_processes(processes) -> None:
+    import torch
+
+    if isinstance(processes, bool) or not isinstance(processes, int) or processes < 1:
+        raise LightftError(f"--processes must be a whole number >= 1, got {processes!r}")
+    gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if gpus and processes > gpus:
+        raise LightftError(f"--processes {processes} asks for one GPU per process, and this machine has {gpus}; pass "
+                           f"--processes {gpus} or fewer")
+
+
+def _check_reusable(directory: Path, child: TrainConfig, fingerprint: str, processes: int = 1) -> None:
+    """A finished run is reused only if it was trained with the settings this comparison asks for, in as many
+    processes (--batch-size is per process), on the same rows (the files under --data may have changed since)."""
     from lightft.methods import get_method
 
     done = TrainConfig.load(directory / rundir.CONFIG).to_dict()
@@ -293,6 +373,11 @@ def _check_reusable(directory: Path, child: TrainConfig, fingerprint: str) -> No
         raise LightftError(f"{directory} holds a finished run with other settings: {'; '.join(diffs)}; pass another "
                            f"--output, or delete {directory} to train it again")
     metrics = rundir.read_json(directory / rundir.METRICS)
+    trained_in = metrics.get("train", {}).get("processes", 1)
+    if trained_in != processes:
+        raise LightftError(f"{directory} holds a finished run trained in {trained_in} process"
+                           f"{'es' if trained_in > 1 else ''} (this compare: {processes}; --batch-size is per process); "
+                           f"pass another --output, or delete {directory} to train it again")
     if metrics.get("train", {}).get("interrupted"):
         raise LightftError(f"{directory} holds a run interrupted after epoch {len(metrics.get('history', []))} of "
                            f"{child.epochs}; delete {directory} to train {child.method} in full, or pass another --output")
