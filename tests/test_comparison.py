@@ -145,3 +145,38 @@ def test_a_failing_process_stops_its_partners(fast, tmp_path, monkeypatch):
         lightft.compare("lora", processes=2, model=fast["model"], data=fast["data"], epochs=1, batch_size=6,
                         max_length=32, quiet=True, output=str(tmp_path / "cmp"))
     assert [child.poll() is not None for child in started] == [True, True]
+
+
+def test_sigusr1_pauses_a_comparison_of_data_parallel_runs_and_it_resumes(tiny_model_dir, tmp_path):
+    """The request is passed on to each of the method's processes, which pause together; compare stops with 75."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from lightft.pause import EXIT_STATUS
+    from tests.conftest import synthetic_rows, write_jsonl
+
+    data = tmp_path / "data"
+    data.mkdir()
+    write_jsonl(data / "train.jsonl", synthetic_rows(1500, seed=1))
+    write_jsonl(data / "test.jsonl", synthetic_rows(40, seed=2))
+    command = [sys.executable, "-m", "lightft", "compare", "--methods", "lora", "--processes", "2", "--model",
+               str(tiny_model_dir), "--data", str(data), "--epochs", "2", "--max-length", "32", "--quiet",
+               "--batch-size", "8", "--output", str(tmp_path / "cmp")]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    time.sleep(8)
+    assert process.poll() is None, "the comparison ended before it could be paused"
+    process.send_signal(signal.SIGUSR1)
+    _, err = process.communicate(timeout=300)
+    assert process.returncode == EXIT_STATUS, err
+    assert err.strip().splitlines()[-1] == ("paused: the comparison stops at lora (its training state is saved); the "
+                                            "same command resumes it")
+    state = json.loads((tmp_path / "cmp" / ".lora.checkpoint" / "state.json").read_text())
+    assert state["processes"] == 2 and not (tmp_path / "cmp" / "lora").exists()
+    again = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr
+    metrics = json.loads((tmp_path / "cmp" / "lora" / "metrics.json").read_text())
+    assert metrics["train"]["resumed"] and metrics["train"]["processes"] == 2
+    # 1,350 rows: 169 batches of up to 8 dealt out in turn, the shorter share padded with one repeated batch of 8
+    assert metrics["train"]["samples"] == 2 * 1358 and len(metrics["history"]) == 2

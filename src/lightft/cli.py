@@ -451,18 +451,28 @@ def _terminate(signum, frame):
 
 
 def main(argv: list[str] | None = None) -> None:
+    from lightft import pause
+
     warnings.showwarning = _show_warning
     previous = signal.signal(signal.SIGTERM, _terminate)
+    previous_usr1 = signal.signal(signal.SIGUSR1, pause.request)
+    several = os.environ.get("WORLD_SIZE", "1") not in ("", "1")  # accelerate launch: which process says it
+    main_process = os.environ.get("RANK", "0") == "0" or not several
     try:
         code = run(argv)
     except LightftError as exc:
-        several = os.environ.get("WORLD_SIZE", "1") not in ("", "1")  # accelerate launch: which process says it
         where = f" (process {os.environ.get('RANK', '?')} of {os.environ['WORLD_SIZE']})" if several else ""
         if not (several and isinstance(exc, SharedError)):
             print(f"error{where}: {exc}", file=sys.stderr)
-        elif os.environ.get("RANK", "0") == "0":  # every process raised it alike: said once
-            print(f"error: {exc}", file=sys.stderr)
+        else:  # every process stops on it: said once, by the main process, before any of them exits
+            if main_process:
+                print(f"error{exc.where}: {exc}", file=sys.stderr, flush=True)
+            _all_here()
         code = 2
+    except pause.Paused as paused:
+        if main_process:
+            print(str(paused), file=sys.stderr)
+        code = pause.EXIT_STATUS
     except KeyboardInterrupt as exc:
         clear = "\r\x1b[K" if sys.stderr.isatty() else ""  # the line a progress bar was drawing
         print(f"{clear}interrupted", file=sys.stderr)
@@ -472,4 +482,17 @@ def main(argv: list[str] | None = None) -> None:
         code = 141
     finally:
         signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGUSR1, previous_usr1)
     sys.exit(code)
+
+
+def _all_here() -> None:
+    """Wait until every process of the group is here (the launcher stops the others once one exits, which could cut
+    the main process off before it says why)."""
+    try:
+        import torch.distributed as dist
+
+        if dist.is_available() and dist.is_initialized():
+            dist.barrier()
+    except Exception:  # the group is already broken: nothing to wait for
+        pass

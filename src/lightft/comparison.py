@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from lightft import rundir
+from lightft import pause, rundir
 from lightft.config import TrainConfig
 from lightft.errors import LightftError, LightftWarning, Terminated, did_you_mean
 from lightft.methods import METHODS
@@ -136,6 +136,12 @@ def _run_child(cfg: TrainConfig, directory: Path, processes: int = 1) -> dict:
             raise
     finally:
         config_file.unlink(missing_ok=True)
+    if failed == pause.EXIT_STATUS:
+        from lightft.training.checkpoint import path_for
+
+        pause.clear()  # this comparison is paused; a request during a method that finished goes on to the next one
+        raise pause.Paused(path_for(directory), f"paused: the comparison stops at {cfg.method} (its training state "
+                                                "is saved); the same command resumes it")
     if failed:
         raise LightftError(f"method {cfg.method!r} failed (exit {failed}); its error is printed above")
     return rundir.read_json(directory / rundir.METRICS)
@@ -168,10 +174,17 @@ def _start_children(config_file: Path, quiet: bool, processes: int) -> list[subp
 
 def _wait_all(children: list[subprocess.Popen]) -> int:
     """0 once every child has succeeded; else the exit status of the first seen failing, once the others (waiting on
-    it in a collective) are stopped."""
+    it in a collective) are stopped. A pause request (SIGUSR1) is passed on to them."""
+    import signal
     import time
 
+    passed_on = False
     while True:
+        if pause.requested() and not passed_on:
+            passed_on = True
+            for child in children:
+                if child.poll() is None:
+                    child.send_signal(signal.SIGUSR1)
         codes = [child.poll() for child in children]
         failed = next((code for code in codes if code not in (None, 0)), 0)
         if failed:
@@ -187,10 +200,7 @@ def _wait_all(children: list[subprocess.Popen]) -> int:
             return failed
         if all(code is not None for code in codes):
             return 0
-        if len(children) == 1:
-            children[0].wait()
-        else:
-            time.sleep(0.2)
+        time.sleep(0.1)
 
 
 STOP_GRACE_SECONDS = 15
@@ -297,6 +307,7 @@ def compare(methods: str | list[str] = "baseline,lora,full", config: TrainConfig
     rundir.atomic_write_text(output / "compare.md", page)
     rundir.atomic_write_text(output / "compare.html", markdown_to_html(
         page, title=f"lightft compare on {Path(cfg.data).name}", folder=output))
+    pause.clear()
     return Comparison(output, rows)
 
 

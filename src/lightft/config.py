@@ -122,8 +122,9 @@ class TrainConfig:
     checkpoint_minutes: float = _opt(10.0, "Save the training state (trained weights, optimizer, position in the "
                                       "data) every N minutes of training, beside --output as .NAME.checkpoint, so a "
                                       "run that is killed (crash, kill -9, power loss) resumes where it stopped when "
-                                      "the same command runs again. 0 turns it off; the state is removed once the "
-                                      "run directory is written.", group="output", metavar="N")
+                                      "the same command runs again. SIGUSR1 saves it at once and stops the run (exit "
+                                      "75: a job about to be preempted). 0 turns it off; the state is removed once "
+                                      "the run directory is written.", group="output", metavar="N")
     resume: bool = _opt(True, "Resume the saved state of an unfinished run with the same settings at --output "
                         "(without --output: the newest under runs/). --no-resume discards it and starts over.",
                         group="output")

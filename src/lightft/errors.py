@@ -10,8 +10,13 @@ class LightftError(Exception):
 
 
 class SharedError(LightftError):
-    """A ``LightftError`` every process of an ``accelerate launch`` group raises alike, on the main process's finding
-    (its saved state, its output name): the CLI prints it once, from the main process."""
+    """A ``LightftError`` every process of an ``accelerate launch`` group raises, on the main process's finding (its
+    saved state, its output name) or on one they met alike: the CLI prints it once, from the main process. ``where``
+    names the process it came from when the others did not meet it (' (process 1 of 2)')."""
+
+    def __init__(self, message: str, where: str = ""):
+        super().__init__(message)
+        self.where = where
 
 
 class Terminated(KeyboardInterrupt):

@@ -19,7 +19,7 @@ from typing import Any
 
 import torch
 
-from lightft import rundir
+from lightft import pause, rundir
 from lightft.config import EVAL_OPTIONS, TrainConfig, flag
 from lightft.data import prepare_splits
 from lightft.data.batching import TokenizedDataset
@@ -34,6 +34,7 @@ from lightft.plots import training_svg
 from lightft.report import render_report
 from lightft.runtime import (
     broadcast_from_main,
+    gather_from_all,
     default_device,
     make_accelerator,
     process_count,
@@ -153,7 +154,7 @@ def _saved_state(cfg: TrainConfig, output: Path) -> tuple[Checkpoint, Snapshot |
             how = ("the same command without accelerate launch" if trained_in == 1 else
                    f"accelerate launch --num_processes {trained_in}, or torchrun --nproc_per_node {trained_in}")
             raise LightftError(f"{output} has the saved state of an unfinished run trained in {_processes(trained_in)}, "
-                               f"and {_processes(here)} train here; resume it in {_processes(trained_in)} ({how}), pass "
+                               f"and {_processes(here)} train{'s' if here == 1 else ''} here; resume it in {_processes(trained_in)} ({how}), pass "
                                "--no-resume to discard it and start over, or pass another --output")
         return ckpt, ckpt.load()
     except LightftError:
@@ -257,8 +258,16 @@ def train(config: TrainConfig | str | Path | None = None, **overrides) -> RunRes
     """Fine-tune ``model`` on ``data`` with ``method`` and write a run directory.
 
     Mirrors ``lightft train``: keyword names are the CLI flags with underscores, e.g.
-    ``lightft.train(model="path/to/minilm", data="data/", method="lora", epochs=1)``.
+    ``lightft.train(model="path/to/minilm", data="data/", method="lora", epochs=1)``. A pause request
+    (``lightft.pause.request()``, what SIGUSR1 calls in the CLI) saves the training state and raises ``Paused``.
     """
+    try:
+        return _train_command(config, **overrides)
+    finally:
+        pause.clear()  # a request that came after this run's training is not the next run's
+
+
+def _train_command(config: TrainConfig | str | Path | None, **overrides) -> RunResult:
     with _alike():
         cfg = resolve_config(config, **overrides)
         method = get_method(cfg.method)
@@ -326,16 +335,25 @@ def _train_in_processes(cfg: TrainConfig, method, output: Path, explicit: bool) 
 
 @contextlib.contextmanager
 def _alike():
-    """Under several processes, a ``LightftError`` raised here is every process's alike (the same settings and the
-    same files): a ``SharedError``, said once."""
+    """Under several processes, every process leaves this block together: when any of them meets a ``LightftError``,
+    all stop with a ``SharedError`` that says it once (met alike by every process, as bad settings or files are; else
+    the first process's that met one, named)."""
+    if process_count() == 1:
+        yield
+        return
+    problem = None
     try:
         yield
     except SharedError:
         raise
     except LightftError as error:
-        if process_count() == 1:
-            raise
-        raise SharedError(str(error)) from None
+        problem = str(error)
+    problems = gather_from_all(problem)
+    failed = [(rank, p) for rank, p in enumerate(problems) if p is not None]
+    if failed:
+        rank, first = failed[0]
+        alike = len(failed) == len(problems) and all(p == first for _, p in failed)
+        raise SharedError(first, "" if alike else f" (process {rank} of {len(problems)})")
 
 
 def _raise_everywhere(problem: str | None) -> None:

@@ -55,6 +55,20 @@ def broadcast_from_main(value):
     return broadcast_object_list([value], from_process=0)[0]
 
 
+def gather_from_all(value) -> list:
+    """Every process's ``value`` (picklable), in rank order, in every process (the process group starts here if it
+    has not yet)."""
+    if process_count() == 1:
+        return [value]
+    import torch.distributed as dist
+    from accelerate import PartialState
+
+    PartialState(cpu=default_device().type == "cpu")
+    values: list = [None] * dist.get_world_size()
+    dist.all_gather_object(values, value)
+    return values
+
+
 def cpu_has_native_bf16() -> bool:
     """True when this CPU multiplies bf16 matrices natively (AMX tiles or AVX512-BF16), so bf16 autocast pays.
 

@@ -47,7 +47,7 @@ def figures(metrics: dict) -> dict:
         return {k: v for k, v in d.items() if k not in ("seconds", "samples_per_second")}
 
     train = {k: metrics["train"][k] for k in ("loss_curve", "best_epoch", "samples", "epochs_run")}
-    return {"eval": strip(metrics["eval"]), "baseline": strip(metrics["baseline"]), "history": metrics["history"],
+    return {"eval": strip(metrics["eval"]), "baseline": strip(metrics.get("baseline", {})), "history": metrics["history"],
             "validation": metrics["validation"], "train": train}
 
 
@@ -409,3 +409,76 @@ def test_each_process_state_round_trips(tmp_path):
     with pytest.raises(LightftError, match=r"is damaged \(state.json lacks what a resume needs \(ValueError: 3 "
                                            r"processes but the state of 2\)"):
         folder.load()
+
+
+def pause_at_step(monkeypatch, n: int) -> None:
+    """A pause request (what SIGUSR1 sets) arriving while the n-th batch trains (without a baseline evaluation,
+    whose batches are checked too)."""
+    from lightft import pause
+    from lightft.threads import ThreadGovernor
+
+    check, count = ThreadGovernor.check, [0]
+
+    def counting(self):
+        count[0] += 1
+        if count[0] == n + 1:  # fit checks once before the first batch
+            pause.request()
+        return check(self)
+
+    monkeypatch.setattr(ThreadGovernor, "check", counting)
+
+
+@pytest.mark.parametrize("step,where", [(3, "in epoch 1, after step 3"), (14, "at the start of epoch 2")])
+def test_a_paused_run_saves_its_state_and_resumes_as_if_never_stopped(fast, tmp_path_factory, monkeypatch, step,
+                                                                       where):
+    """Mid-epoch the pause comes at the update; at an epoch's last batch, after its validation."""
+    from lightft.pause import Paused, requested
+
+    want = reference(fast, tmp_path_factory, baseline=False)
+    run = {**fast, "baseline": False, "checkpoint_minutes": 10}  # no save is due: the pause alone saves
+    pause_at_step(monkeypatch, step)
+    with pytest.raises(Paused, match=r"paused: the training state is saved in .*\.run\.checkpoint; the same command "
+                                     "resumes it"):
+        lightft.train(**run)
+    assert not requested() and not Path(fast["output"]).exists()
+    monkeypatch.undo()
+    with pytest.warns(LightftWarning, match=where):
+        assert figures(lightft.train(**run).metrics) == want
+
+
+def test_a_pause_without_saving_goes_on(fast, monkeypatch):
+    pause_at_step(monkeypatch, 3)
+    with pytest.warns(LightftWarning, match=r"asked to pause \(SIGUSR1\), but this run saves no training state "
+                                            r"\(--checkpoint-minutes 0\): it goes on"):
+        run = lightft.train(**{**fast, "checkpoint_minutes": 0})
+    assert (run.path / "metrics.json").is_file()
+
+
+def test_sigusr1_pauses_lightft_train_and_the_same_command_resumes(tiny_model_dir, tmp_path):
+    """The real signal: exit status 75 with one line, no run directory, then the same command finishes the run."""
+    from lightft.pause import EXIT_STATUS
+
+    data = tmp_path / "data"
+    data.mkdir()
+    write_jsonl(data / "train.jsonl", synthetic_rows(1500, seed=1))
+    write_jsonl(data / "test.jsonl", synthetic_rows(40, seed=2))
+    command = [sys.executable, "-m", "lightft", "train", "--model", str(tiny_model_dir), "--data", str(data),
+               "--epochs", "2", "--max-length", "32", "--quiet", "--no-baseline", "--lr", "1e-3"]
+    whole = subprocess.run([*command, "--output", str(tmp_path / "whole"), "--checkpoint-minutes", "0"],
+                           capture_output=True, text=True, timeout=300)
+    assert whole.returncode == 0, whole.stderr
+    paused = [*command, "--output", str(tmp_path / "paused")]
+    process = subprocess.Popen(paused, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    time.sleep(4)  # its handler is in place well before this (and a request before training pauses at step 1)
+    assert process.poll() is None, "the run ended before it could be paused"
+    process.send_signal(signal.SIGUSR1)
+    _, err = process.communicate(timeout=300)
+    assert process.returncode == EXIT_STATUS, err
+    assert err.strip().splitlines()[-1] == (f"paused: the training state is saved in {tmp_path / '.paused.checkpoint'}"
+                                            "; the same command resumes it")
+    assert not (tmp_path / "paused").exists()
+    again = subprocess.run(paused, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr
+    want, got = (json.loads((tmp_path / n / "metrics.json").read_text()) for n in ("whole", "paused"))
+    assert got["train"]["resumed"] and got["history"] == want["history"]
+    assert got["train"]["loss_curve"] == want["train"]["loss_curve"] and got["eval"]["loss"] == want["eval"]["loss"]

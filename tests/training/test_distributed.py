@@ -177,7 +177,7 @@ def test_two_processes_killed_with_sigkill_resume_as_if_never_stopped(tiny_model
     assert saved["ranks"][0]["sums"]["steps"] == saved["sums"]["steps"]  # both at the same batch
 
     other = run(killed, 1, ok=False)  # --batch-size is per process: one process cannot go on with it
-    assert "trained in 2 processes, and 1 process train here; resume it in 2 processes (accelerate launch " \
+    assert "trained in 2 processes, and 1 process trains here; resume it in 2 processes (accelerate launch " \
            "--num_processes 2, or torchrun --nproc_per_node 2)" in other.stderr and state.is_file()
 
     again = run(killed, 2)
@@ -195,3 +195,24 @@ def test_an_error_every_process_meets_alike_is_said_once(still_model, tmp_path):
     assert done.stderr.count("error: data ") == 1 and "not found; pass an existing file" in done.stderr, \
         done.stderr[-3000:]
     assert "error (process" not in done.stderr
+
+
+def test_an_error_one_process_alone_meets_is_said_once_and_named(still_model, tiny_data, tmp_path):
+    """A failure only process 1 meets (a hub timeout, say): the group stops together, and the main process names it."""
+    (tmp_path / "site").mkdir()
+    (tmp_path / "site" / "sitecustomize.py").write_text(
+        "import os\n"
+        "if os.environ.get('RANK') == '1':\n"
+        "    import lightft.pipeline\n"
+        "    from lightft.errors import LightftError\n"
+        "    def timed_out(*args, **kwargs):\n"
+        "        raise LightftError('the hub timed out')\n"
+        "    lightft.pipeline.load_tokenizer = timed_out\n")
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join(
+        [str(tmp_path / "site"), *filter(None, [os.environ.get("PYTHONPATH")])])}
+    env.pop("WORLD_SIZE", None)
+    done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m",
+                           "lightft", "train", "--model", str(still_model), "--data", str(tiny_data), "--quiet",
+                           "--output", str(tmp_path / "run")], capture_output=True, text=True, env=env, timeout=600)
+    assert done.returncode != 0 and done.stderr.count("the hub timed out") == 1, done.stderr[-3000:]
+    assert "error (process 1 of 2): the hub timed out" in done.stderr and not (tmp_path / "run").exists()

@@ -207,9 +207,9 @@ class Checkpoint:
         interval = self.every_seconds if seconds is None else min(self.every_seconds, seconds)
         return time.monotonic() - self.last_save >= interval
 
-    def save(self, snap: Snapshot) -> None:
-        """Write ``snap``, or warn (once) when it cannot be written, a full disk say: training goes on, the last
-        complete state stays, and the next interval tries again. A state is a safety net, not worth the run."""
+    def save(self, snap: Snapshot) -> bool:
+        """Write ``snap`` (True), or warn (once) when it cannot be written, a full disk say (False): training goes on,
+        the last complete state stays, and the next interval tries again. A state is a safety net, not worth the run."""
         try:
             self._write(snap)
         except Exception as error:  # an OSError, or safetensors' own error type for the same (os error 28)
@@ -224,7 +224,10 @@ class Checkpoint:
                 if partial.name != self._current():
                     with contextlib.suppress(OSError):
                         partial.unlink()
+            self.last_save = time.monotonic()
+            return False
         self.last_save = time.monotonic()
+        return True
 
     def _current(self) -> str | None:
         with contextlib.suppress(OSError, ValueError, AttributeError):

@@ -24,11 +24,11 @@ from torch.utils.data import DataLoader
 import torch.nn.functional as F
 
 from lightft.data.batching import BatchPlan, TokenizedDataset
-from lightft import progress
+from lightft import pause, progress
 from lightft.errors import LightftWarning, SharedError
 from lightft.methods.base import TrainingHooks
 from lightft.model.forward import Forward
-from lightft.runtime import broadcast_from_main, peak_memory_mb, reset_peak_memory, seed_everything
+from lightft.runtime import broadcast_from_main, gather_from_all, peak_memory_mb, reset_peak_memory, seed_everything
 from lightft.threads import ThreadGovernor
 from lightft.training.checkpoint import Checkpoint, EpochSums, RankState, Snapshot, rng_state, set_rng_state
 from lightft.training.optim import build_optimizer, linear_warmup_decay
@@ -172,7 +172,7 @@ class _Step:
 
 def _train_epoch(step: _Step, loader: DataLoader, denominators: list[float], state: TrainState, tally: Tally,
                  bar, governor: ThreadGovernor, started: float, sums: EpochSums,
-                 checkpoint: Checkpoint | None = None, save: Callable[[EpochSums], None] | None = None,
+                 checkpoint: Checkpoint | None = None, save: Callable[[EpochSums], bool] | None = None,
                  rng: dict | None = None) -> tuple[torch.Tensor, int]:
     """One pass over the epoch's batches (those after ``sums.steps`` when resuming); returns the summed loss and rows
     over it. The loss is read on the host every LOG_EVERY steps and at the end (``Diverged`` once it is nan/inf),
@@ -188,7 +188,7 @@ def _train_epoch(step: _Step, loader: DataLoader, denominators: list[float], sta
     running = torch.tensor(sums.running, dtype=torch.float32, device=device)
     epoch_loss = torch.tensor(sums.loss, dtype=torch.float32, device=device)
     running_n, running_rows, epoch_rows, done = sums.running_n, sums.running_rows, sums.rows, sums.steps
-    several, save_wanted = accelerator.num_processes > 1, False
+    several, save_wanted, pause_wanted = accelerator.num_processes > 1, False, False
     packed_module = isinstance(accelerator.unwrap_model(model), _PackedForward)
     for batch in loader:
         if rng is not None:
@@ -227,8 +227,10 @@ def _train_epoch(step: _Step, loader: DataLoader, denominators: list[float], sta
         if state.step % LOG_EVERY == 0:
             # the only host sync, every LOG_EVERY steps (every process at the same step: one all-reduce)
             due = several and checkpoint is not None and accelerator.is_main_process and checkpoint.due()
-            loss, due = _mean_over_processes(accelerator, running, running_rows, due)
-            loss, save_wanted = _finite(loss, state, hp), save_wanted or due
+            loss, (due, paused) = _mean_over_processes(accelerator, running, running_rows,
+                                                       (due, several and pause.requested()))
+            loss, save_wanted, pause_wanted = _finite(loss, state, hp), save_wanted or due or paused, \
+                pause_wanted or paused
             tally.clock.append((tally.samples, tally.seconds + time.perf_counter() - started))
             tally.curve.append((state.step, round(loss, 5)))
             bar.set_postfix(loss=f"{loss:.4f}", samples_s=f"{bar.n / (time.perf_counter() - started):.1f}")
@@ -236,10 +238,16 @@ def _train_epoch(step: _Step, loader: DataLoader, denominators: list[float], sta
             epoch_rows += running_rows
             running.zero_()
             running_n, running_rows = 0, 0
-        if checkpoint is not None and updated and not accelerator.gradient_state.end_of_dataloader \
-                and (save_wanted if several else checkpoint.due()):
-            save_wanted = False
-            save(EpochSums(done, epoch_loss.item(), epoch_rows, running.item(), running_rows, running_n))
+        if checkpoint is not None and updated and not accelerator.gradient_state.end_of_dataloader:
+            stop = pause_wanted if several else pause.requested()
+            if stop or (save_wanted if several else checkpoint.due()):
+                save_wanted = False
+                written = save(EpochSums(done, epoch_loss.item(), epoch_rows, running.item(), running_rows, running_n))
+                if stop:
+                    _pause_or_go_on(written, checkpoint)
+                    pause_wanted = False
+        elif checkpoint is None and pause.requested():
+            _ignore_pause()
     epoch_loss += running
     epoch_rows += running_rows
     if running_n:
@@ -252,15 +260,16 @@ def _train_epoch(step: _Step, loader: DataLoader, denominators: list[float], sta
 
 
 def _mean_over_processes(accelerator: Accelerator, loss_sum: torch.Tensor, rows: int,
-                         flag: bool = False) -> tuple[float, bool]:
+                         flags: tuple[bool, ...] = ()) -> tuple[float, tuple[bool, ...]]:
     """The mean loss over ``rows`` rows of this process and, under ``accelerate launch``, of every other one (each
-    process calls it at the same step, so the decision to stop on a nan is the same everywhere); and whether any
-    process raised ``flag`` (the same all-reduce carries it)."""
+    process calls it at the same step, so the decision to stop on a nan is the same everywhere); and, for each of
+    ``flags``, whether any process raised it (the same all-reduce carries them)."""
     if accelerator.num_processes == 1:
-        return (loss_sum / rows).item(), flag
-    sums = accelerator.reduce(torch.stack([loss_sum.float(), torch.tensor(float(rows), device=loss_sum.device),
-                                           torch.tensor(float(flag), device=loss_sum.device)]), "sum").tolist()
-    return sums[0] / sums[1], sums[2] > 0
+        return (loss_sum / rows).item(), flags
+    device = loss_sum.device
+    sums = accelerator.reduce(torch.stack([loss_sum.float(), torch.tensor(float(rows), device=device),
+                                           *(torch.tensor(float(f), device=device) for f in flags)]), "sum").tolist()
+    return sums[0] / sums[1], tuple(s > 0 for s in sums[2:])
 
 
 def fit(model: nn.Module, train: TokenizedDataset, hp: Hyper, *, forward: Forward,
@@ -317,24 +326,26 @@ def fit(model: nn.Module, train: TokenizedDataset, hp: Hyper, *, forward: Forwar
         else:
             set_rng_state(saved_rng)  # between epochs: restored where the saving run stood
 
-    def snapshot(sums_now: EpochSums, *, stopped_now: bool = False, elapsed: float = 0.0) -> None:
+    def snapshot(sums_now: EpochSums, *, stopped_now: bool = False, elapsed: float = 0.0) -> bool:
         """Save the state now (the caller knows a save is due; under several processes, every process calls it at
-        the same step); ``elapsed``: the running epoch's training seconds."""
+        the same step); ``elapsed``: the running epoch's training seconds. True once it is written (in every
+        process: the main process's outcome)."""
         ranks = []
         if processes > 1:  # the same weights and optimizer everywhere (DDP), but each process's own RNG and sums
-            ranks = _gather(RankState(rng=rng_state(device), sums=sums_now, samples=tally.samples))[1:]
+            ranks = gather_from_all(RankState(rng=rng_state(device), sums=sums_now, samples=tally.samples))[1:]
             if not accelerator.is_main_process:
-                return
-        checkpoint.save(Snapshot(
+                return broadcast_from_main(None)
+        written = checkpoint.save(Snapshot(
             state=dataclasses.asdict(state), tally={**dataclasses.asdict(tally), "seconds": tally.seconds + elapsed,
                                                     "peak_memory_mb": max(tally.peak_memory_mb, peak_memory_mb(device))},
             sums=sums_now,
             model=trainable_state(bare), best=best, optimizer=optimizer.state_dict(),
             scheduler=scheduler.state_dict(), hooks=hooks.state(), rng=rng_state(device), stopped=stopped_now,
             processes=processes, ranks=ranks))
+        return broadcast_from_main(written) if processes > 1 else written
 
-    def save_mid_epoch(sums_now: EpochSums) -> None:
-        snapshot(sums_now, elapsed=time.perf_counter() - started)
+    def save_mid_epoch(sums_now: EpochSums) -> bool:
+        return snapshot(sums_now, elapsed=time.perf_counter() - started)
 
     governor = ThreadGovernor(device)  # one CPU thread while other processes hold the cores
     governor.check()
@@ -413,9 +424,18 @@ def fit(model: nn.Module, train: TokenizedDataset, hp: Hyper, *, forward: Forwar
             last = stopped or epoch == hp.epochs
             # after the last epoch, a minute of training is worth a save: testing a large split can take minutes,
             # and an interrupt or a kill then must not cost the trained model
-            if checkpoint is not None and _main_decides(processes,
-                                                        checkpoint.due() or (last and checkpoint.due(FINAL_SAVE_SECONDS))):
-                snapshot(EpochSums(), stopped_now=last)
+            if checkpoint is not None:
+                due, stop = _agreed(processes, checkpoint.due() or (last and checkpoint.due(FINAL_SAVE_SECONDS)),
+                                    pause.requested())
+                written = snapshot(EpochSums(), stopped_now=last) if due or stop else False
+                if stop:
+                    _pause_or_go_on(written, checkpoint)
+            elif pause.requested():
+                _ignore_pause()
+    except pause.Paused:  # the state is saved: the same command resumes it
+        if bar is not None:
+            bar.close()
+        raise
     except KeyboardInterrupt:  # Ctrl-C, or SIGTERM as the CLI turns it
         if not state.best_epoch or not accelerator.is_main_process:
             # nothing kept yet: the run stops and writes nothing; another process than the main one exits non-zero,
@@ -464,18 +484,28 @@ class _PackedForward(nn.Module):
         return self.packed.logits(self.model, batch)
 
 
-def _main_decides(processes: int, decision: bool) -> bool:
-    """The main process's ``decision`` in every process (one collective, so only once per epoch)."""
-    return decision if processes == 1 else broadcast_from_main(decision)
+def _agreed(processes: int, due: bool, paused: bool) -> tuple[bool, bool]:
+    """The main process's ``due`` and whether any process was asked to pause, in every process (one collective, so
+    only once per epoch)."""
+    if processes == 1:
+        return due, paused
+    parts = gather_from_all((due, paused))
+    return parts[0][0], any(p for _, p in parts)
 
 
-def _gather(part: RankState) -> list[RankState]:
-    """Every process's ``part``, in rank order, in every process."""
-    import torch.distributed as dist
+def _pause_or_go_on(written: bool, checkpoint: Checkpoint) -> None:
+    """Stop on a pause request once its state is saved; when it could not be (the save warned why), go on."""
+    if written:
+        raise pause.Paused(checkpoint.path)
+    pause.clear()
+    warnings.warn("asked to pause (SIGUSR1), but the training state could not be saved: the run goes on",
+                  LightftWarning, stacklevel=3)
 
-    parts: list = [None] * dist.get_world_size()
-    dist.all_gather_object(parts, part)
-    return parts
+
+def _ignore_pause() -> None:
+    pause.clear()
+    warnings.warn("asked to pause (SIGUSR1), but this run saves no training state (--checkpoint-minutes 0): it goes "
+                  "on; Ctrl-C finishes it with its best epoch so far", LightftWarning, stacklevel=3)
 
 
 def _prepare_loader(accelerator: Accelerator, loader: DataLoader) -> DataLoader:
