@@ -192,18 +192,25 @@ def test_the_same_command_without_output_resumes_its_run(fast, monkeypatch, tmp_
     assert list(Path("runs").iterdir()) == [resumed.path]
 
 
-def test_kill_9_then_the_same_command_resumes(tiny_model_dir, tmp_path):
-    """The real thing: SIGKILL to `lightft train` once a state is saved mid-run, then the same command again."""
+def long_run(tiny_model_dir, tmp_path, env) -> list[str]:
+    """`lightft train` of 1,500 rows for 2 epochs (seconds, long enough to stop part-way), once run whole into
+    tmp_path/whole; its command without --output."""
     data = tmp_path / "data"
     data.mkdir()
     write_jsonl(data / "train.jsonl", synthetic_rows(1500, seed=1))
     write_jsonl(data / "test.jsonl", synthetic_rows(40, seed=2))
     command = [sys.executable, "-m", "lightft", "train", "--model", str(tiny_model_dir), "--data", str(data),
                "--epochs", "2", "--max-length", "32", "--quiet", "--no-baseline", "--lr", "1e-3"]
-    env = {**os.environ, "PYTHONWARNINGS": "default"}
     whole = subprocess.run([*command, "--output", str(tmp_path / "whole"), "--checkpoint-minutes", "0"], env=env,
                            capture_output=True, text=True, timeout=300)
     assert whole.returncode == 0, whole.stderr
+    return command
+
+
+def test_kill_9_then_the_same_command_resumes(tiny_model_dir, tmp_path):
+    """The real thing: SIGKILL to `lightft train` once a state is saved mid-run, then the same command again."""
+    env = {**os.environ, "PYTHONWARNINGS": "default"}
+    command = long_run(tiny_model_dir, tmp_path, env)
 
     killed = [*command, "--output", str(tmp_path / "killed"), "--checkpoint-minutes", "0.002"]
     state = checkpoint.path_for(tmp_path / "killed") / "state.json"
@@ -458,15 +465,7 @@ def test_sigusr1_pauses_lightft_train_and_the_same_command_resumes(tiny_model_di
     """The real signal: exit status 75 with one line, no run directory, then the same command finishes the run."""
     from lightft.pause import EXIT_STATUS
 
-    data = tmp_path / "data"
-    data.mkdir()
-    write_jsonl(data / "train.jsonl", synthetic_rows(1500, seed=1))
-    write_jsonl(data / "test.jsonl", synthetic_rows(40, seed=2))
-    command = [sys.executable, "-m", "lightft", "train", "--model", str(tiny_model_dir), "--data", str(data),
-               "--epochs", "2", "--max-length", "32", "--quiet", "--no-baseline", "--lr", "1e-3"]
-    whole = subprocess.run([*command, "--output", str(tmp_path / "whole"), "--checkpoint-minutes", "0"],
-                           capture_output=True, text=True, timeout=300)
-    assert whole.returncode == 0, whole.stderr
+    command = long_run(tiny_model_dir, tmp_path, dict(os.environ))
     paused = [*command, "--output", str(tmp_path / "paused")]
     process = subprocess.Popen(paused, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     time.sleep(4)  # its handler is in place well before this (and a request before training pauses at step 1)
