@@ -85,3 +85,31 @@ def test_a_missing_or_damaged_run_is_one_line(served_runs, tmp_path):
     with pytest.raises(LightftError, match="damaged or incomplete") as damaged:
         ModelPool({"lora": served_runs["lora"], "broken": broken})
     assert "\n" not in str(damaged.value)
+
+
+def test_a_head_sized_for_other_labels_is_built_without_reading_the_base(served_runs, tmp_path, monkeypatch):
+    """The three-label run's head comes from the base's config alone (no second load of its weights); an adapter
+    whose file lacks part of its head is never served with the nan it was filled with: loaded on its own, it is
+    refused as lightft.load refuses it."""
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    from transformers import AutoModelForSequenceClassification
+
+    loads, real = [], AutoModelForSequenceClassification.from_pretrained
+    monkeypatch.setattr(AutoModelForSequenceClassification, "from_pretrained",
+                        lambda *a, **kw: loads.append(a) or real(*a, **kw))
+    runs = {k: served_runs[k] for k in ("lora", "lora-3")}
+    pool = ModelPool(runs, precision="fp32")
+    assert pool.served["lora-3"].shares_with == ("lora",) and len(loads) == 1  # the shared base, once
+    assert_same(pool.predict("lora-3", TEXTS), lightft.load(runs["lora-3"], precision="fp32").predict(TEXTS))
+
+    headless = tmp_path / "headless"
+    shutil.copytree(runs["lora-3"], headless)
+    tensors = load_file(headless / "adapter_model.safetensors")
+    save_file({k: v for k, v in tensors.items() if not k.endswith("classifier.bias")},
+              str(headless / "adapter_model.safetensors"))
+    with pytest.raises(LightftError, match=r"headless is damaged or incomplete \(KeyError: "
+                                           r"'base_model.model.classifier.bias'\)"):  # as lightft.load says it
+        ModelPool({"lora": runs["lora"], "headless": headless}, precision="fp32")

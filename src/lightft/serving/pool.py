@@ -47,6 +47,7 @@ class _Adapter(Predictor):
         try:
             with _heads_sized_for(model, self.config, self.labels):
                 model.load_adapter(str(self.path), adapter_name=self.adapter_name)
+                _check_heads_loaded(model, self.adapter_name)
         except (ValueError, RuntimeError, KeyError) as exc:
             if self.adapter_name in getattr(model, "peft_config", {}):
                 try:
@@ -57,27 +58,59 @@ class _Adapter(Predictor):
         return model
 
 
+def _wrappers(model) -> dict:
+    from peft.utils.other import ModulesToSaveWrapper
+
+    return {name: m for name, m in model.get_base_model().named_modules() if isinstance(m, ModulesToSaveWrapper)}
+
+
 @contextlib.contextmanager
 def _heads_sized_for(model, config: TrainConfig, labels: LabelMap):
     """While an adapter loads, the head peft copies for it (``ModulesToSaveWrapper.original_module``) is one with
-    this run's number of labels, built as ``lightft predict`` builds it (a transient copy of the base model)."""
-    from peft.utils.other import ModulesToSaveWrapper
-
-    wrappers = {name: m for name, m in model.get_base_model().named_modules() if isinstance(m, ModulesToSaveWrapper)}
+    this run's number of labels: the base's head modules built for them from its config alone (no weights read),
+    filled with nan, for the adapter's saved head to overwrite (``_check_heads_loaded``)."""
+    wrappers = _wrappers(model)
     if not wrappers or len(labels.names) == model.get_base_model().config.num_labels:
         yield
         return
-    from lightft.model.load import load_model
-
-    donor = load_model(config.model, labels, seed=config.seed)
+    device = next(model.parameters()).device
+    donor = _weightless_model(config.model, labels)
     originals = {name: w.original_module for name, w in wrappers.items()}
     try:
         for name, wrapper in wrappers.items():
-            wrapper.original_module = donor.get_submodule(name).to(next(model.parameters()).device)
+            head = donor.get_submodule(name).to_empty(device=device)
+            with torch.no_grad():
+                for tensor in [*head.parameters(), *head.buffers()]:
+                    if tensor.is_floating_point():
+                        tensor.fill_(float("nan"))
+            wrapper.original_module = head
         yield
     finally:
         for name, wrapper in wrappers.items():
             wrapper.original_module = originals[name]
+
+
+def _weightless_model(spec: str, labels: LabelMap) -> torch.nn.Module:
+    """The base model's classifier for ``labels`` on the meta device: shapes only."""
+    from transformers import AutoConfig, AutoModelForSequenceClassification
+
+    from lightft.model.load import quiet_transformers, resolve_model
+
+    name, local_only = resolve_model(spec)
+    with quiet_transformers():
+        config = AutoConfig.from_pretrained(name, local_files_only=local_only, num_labels=len(labels),
+                                            id2label=labels.id2label, label2id=labels.label2id)
+        with torch.device("meta"):
+            return AutoModelForSequenceClassification.from_config(config, dtype=torch.float32)
+
+
+def _check_heads_loaded(model, adapter: str) -> None:
+    """Every tensor of the adapter's own head came from its file (none is left nan): else it loads on its own."""
+    for name, wrapper in _wrappers(model).items():
+        own = wrapper.modules_to_save[adapter] if adapter in wrapper.modules_to_save else None
+        if own is not None and any(t.is_floating_point() and torch.isnan(t).any()
+                                   for t in [*own.parameters(), *own.buffers()]):
+            raise ValueError(f"the adapter's file lacks part of its head {name}")
 
 
 @dataclass
