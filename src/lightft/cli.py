@@ -473,6 +473,14 @@ def main(argv: list[str] | None = None) -> None:
         if main_process:
             print(str(paused), file=sys.stderr)
         code = pause.EXIT_STATUS
+    except RuntimeError as exc:
+        if not (several and _lost_partner(exc)):
+            raise
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        print(f"error (process {os.environ.get('RANK', '?')} of {os.environ['WORLD_SIZE']}): another process of this "
+              f"run stopped, which ended this one ({first}); the first error above, or the launcher's report, says "
+              "why; a saved training state resumes with the same command", file=sys.stderr)
+        code = 1
     except KeyboardInterrupt as exc:
         clear = "\r\x1b[K" if sys.stderr.isatty() else ""  # the line a progress bar was drawing
         print(f"{clear}interrupted", file=sys.stderr)
@@ -484,6 +492,21 @@ def main(argv: list[str] | None = None) -> None:
         signal.signal(signal.SIGTERM, previous)
         signal.signal(signal.SIGUSR1, previous_usr1)
     sys.exit(code)
+
+
+def _lost_partner(exc: RuntimeError) -> bool:
+    """Whether ``exc`` is the process group breaking under this process (another process died or left): torch's
+    distributed errors, and gloo's or NCCL's transport errors, which reach Python as plain RuntimeErrors."""
+    try:
+        import torch.distributed as dist
+
+        if isinstance(exc, getattr(dist, "DistError", ())):
+            return True
+    except ImportError:
+        pass
+    text = str(exc)
+    return any(mark in text for mark in ("Connection reset by peer", "Connection closed by peer", "gloo/transport",
+                                         "NCCL communicator was aborted", "ProcessGroupNCCL"))
 
 
 def _all_here() -> None:

@@ -3,6 +3,7 @@ one process of batch 12 trains, the main process alone writes the run, and what 
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -137,7 +138,6 @@ def _alive(pid: int) -> bool:
 def test_two_processes_killed_with_sigkill_resume_as_if_never_stopped(tiny_model_dir, tmp_path):
     """The real thing under torchrun: the process group killed mid-epoch once a state is saved, then the same command
     again. Dropout is on, so each process's own RNG state must come back for the figures to match."""
-    import signal
     import time
 
     from lightft.training.checkpoint import path_for
@@ -216,3 +216,34 @@ def test_an_error_one_process_alone_meets_is_said_once_and_named(still_model, ti
                            "--output", str(tmp_path / "run")], capture_output=True, text=True, env=env, timeout=600)
     assert done.returncode != 0 and done.stderr.count("the hub timed out") == 1, done.stderr[-3000:]
     assert "error (process 1 of 2): the hub timed out" in done.stderr and not (tmp_path / "run").exists()
+
+
+def test_a_process_that_dies_ends_the_others_with_one_line(tiny_model_dir, tmp_path):
+    """Process 1 killed mid-run (the OOM killer, say): process 0's collective breaks, and it says so in one line
+    instead of gloo's traceback."""
+    import time
+
+    from tests.conftest import synthetic_rows, write_jsonl
+
+    data = tmp_path / "data"
+    data.mkdir()
+    write_jsonl(data / "train.jsonl", synthetic_rows(1500, seed=1))
+    write_jsonl(data / "test.jsonl", synthetic_rows(40, seed=2))
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore::FutureWarning"}
+    env.pop("WORLD_SIZE", None)
+    group = subprocess.Popen([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+                              "-m", "lightft", "train", "--model", str(tiny_model_dir), "--data", str(data), "--quiet",
+                              "--no-baseline", "--epochs", "2", "--max-length", "32", "--batch-size", "8",
+                              "--output", str(tmp_path / "run")], env=env, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE, text=True)
+    deadline, workers = time.monotonic() + 120, []
+    while time.monotonic() < deadline and len(workers) < 2:
+        workers = _children(group.pid)
+        time.sleep(0.2)
+    time.sleep(8)  # into training
+    assert group.poll() is None, "the run ended before a process could be killed"
+    rank1 = next(pid for pid in workers if "RANK=1\0" in Path(f"/proc/{pid}/environ").read_text())
+    os.kill(rank1, signal.SIGKILL)
+    _, err = group.communicate(timeout=300)
+    assert "error (process 0 of 2): another process of this run stopped, which ended this one" in err, err[-3000:]
+    assert "[rank0]: Traceback" not in err and not (tmp_path / "run").exists()
