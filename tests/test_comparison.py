@@ -176,7 +176,41 @@ def test_sigusr1_pauses_a_comparison_of_data_parallel_runs_and_it_resumes(tiny_m
     assert state["processes"] == 2 and not (tmp_path / "cmp" / "lora").exists()
     again = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert again.returncode == 0, again.stderr
+    assert again.stderr.count("warning: resuming the unfinished run") == 1  # the main child's, once
     metrics = json.loads((tmp_path / "cmp" / "lora" / "metrics.json").read_text())
     assert metrics["train"]["resumed"] and metrics["train"]["processes"] == 2
     # 1,350 rows: 169 batches of up to 8 dealt out in turn, the shorter share padded with one repeated batch of 8
     assert metrics["train"]["samples"] == 2 * 1358 and len(metrics["history"]) == 2
+
+
+def test_a_pause_asked_before_a_method_starts_stops_the_comparison_there(fast, tmp_path, monkeypatch, capsys):
+    """The request may come while compare reads the data, or after a method finished without pausing: compare
+    stops before the next method (its children start with SIGUSR1 blocked until their handler is in place)."""
+    import threading
+
+    from lightft import comparison, pause
+
+    real = comparison._start_children
+
+    def signalled_at_once(config_file, quiet, processes):
+        children = real(config_file, quiet, processes)
+        for child in children:  # before the child's CLI can have installed its handler
+            child.send_signal(__import__("signal").SIGUSR1)
+        return children
+
+    monkeypatch.setattr(comparison, "_start_children", signalled_at_once)
+    out = tmp_path / "cmp"
+    run = dict(model=fast["model"], data=fast["data"], epochs=1, batch_size=8, max_length=32, quiet=True,
+               output=str(out), checkpoint_minutes=10)
+    with pytest.raises(pause.Paused, match=r"paused: the comparison stops at head \(its training state is saved\)"):
+        comparison.compare("head,lora", **run)  # the early signal waited for the handler: head paused at step 1
+    assert (out / ".head.checkpoint" / "state.json").is_file()
+    monkeypatch.undo()
+    timer = threading.Timer(0, pause.request)
+    timer.start()
+    timer.join()
+    with pytest.raises(pause.Paused, match="paused: the comparison stops before head; the same command goes on"):
+        comparison.compare("head,lora", **run)
+    assert not pause.requested()
+    done = comparison.compare("head,lora", **run)
+    assert [r["method"] for r in done.rows] == ["head", "lora"]

@@ -454,8 +454,10 @@ def main(argv: list[str] | None = None) -> None:
     from lightft import pause
 
     warnings.showwarning = _show_warning
+    warnings.filterwarnings("default", category=LightftWarning)  # even under PYTHONWARNINGS=ignore (compare's children)
     previous = signal.signal(signal.SIGTERM, _terminate)
     previous_usr1 = signal.signal(signal.SIGUSR1, pause.request)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGUSR1})  # compare starts its children with it blocked
     several = os.environ.get("WORLD_SIZE", "1") not in ("", "1")  # accelerate launch: which process says it
     main_process = os.environ.get("RANK", "0") == "0" or not several
     try:

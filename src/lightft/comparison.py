@@ -90,26 +90,29 @@ def comparison_markdown(rows: list[dict[str, Any]]) -> str:
     ] for r in rows])
 
 
-def _death_signal():
-    """A ``preexec_fn`` for the child: on Linux, be killed when the comparison's process dies (kill -9 of compare must
-    not leave its method training on as an orphan that locks the run the next compare resumes). prctl is looked up
-    here, in the parent: between fork and exec the child only makes the call (no dlopen in a forked threaded
-    process), and exits if its parent is already gone. None elsewhere."""
+def _child_setup():
+    """A ``preexec_fn`` for the child: SIGUSR1 blocked until its CLI has the pause handler in place (a request passed
+    on at once would otherwise kill it: the default action); and, on Linux, be killed when the comparison's process
+    dies (kill -9 of compare must not leave its method training on as an orphan that locks the run the next compare
+    resumes). prctl is looked up here, in the parent: between fork and exec the child only makes the calls (no dlopen
+    in a forked threaded process), and exits if its parent is already gone."""
     import ctypes
     import signal as signals
 
     try:
         prctl = ctypes.CDLL(None, use_errno=True).prctl
     except (OSError, AttributeError):
-        return None
+        prctl = None
     parent = os.getpid()
 
-    def set_death_signal() -> None:
-        prctl(1, int(signals.SIGKILL))  # PR_SET_PDEATHSIG
-        if os.getppid() != parent:
-            os._exit(1)
+    def setup() -> None:
+        signals.pthread_sigmask(signals.SIG_BLOCK, {signals.SIGUSR1})  # kept across exec; cli.main unblocks it
+        if prctl is not None:
+            prctl(1, int(signals.SIGKILL))  # PR_SET_PDEATHSIG
+            if os.getppid() != parent:
+                os._exit(1)
 
-    return set_death_signal
+    return setup
 
 
 def _run_child(cfg: TrainConfig, directory: Path, processes: int = 1) -> dict:
@@ -128,8 +131,8 @@ def _run_child(cfg: TrainConfig, directory: Path, processes: int = 1) -> dict:
             if isinstance(interrupt, Terminated):
                 for child in children:
                     child.terminate()
-            try:
-                _wait_all(children)
+            try:  # each finishes on its own (the main one tests and saves the kept epoch): none is stopped early
+                _wait_all(children, stop_others=False)
             except KeyboardInterrupt:
                 for child in children:
                     child.kill()
@@ -164,7 +167,7 @@ def _start_children(config_file: Path, quiet: bool, processes: int) -> list[subp
             children.append(subprocess.Popen(
                 [sys.executable, "-m", "lightft", "train", "--config", str(config_file)], env=rank_env,
                 stdout=subprocess.DEVNULL if quiet else None,  # errors still reach stderr
-                preexec_fn=_death_signal()))
+                preexec_fn=_child_setup()))
     except BaseException:
         for child in children:
             child.kill()
@@ -172,9 +175,10 @@ def _start_children(config_file: Path, quiet: bool, processes: int) -> list[subp
     return children
 
 
-def _wait_all(children: list[subprocess.Popen]) -> int:
+def _wait_all(children: list[subprocess.Popen], stop_others: bool = True) -> int:
     """0 once every child has succeeded; else the exit status of the first seen failing, once the others (waiting on
-    it in a collective) are stopped. A pause request (SIGUSR1) is passed on to them."""
+    it in a collective) are stopped, or, without ``stop_others``, have ended. A pause request (SIGUSR1) is passed on
+    to them."""
     import signal
     import time
 
@@ -187,6 +191,10 @@ def _wait_all(children: list[subprocess.Popen]) -> int:
                     child.send_signal(signal.SIGUSR1)
         codes = [child.poll() for child in children]
         failed = next((code for code in codes if code not in (None, 0)), 0)
+        if failed and not stop_others:
+            for child in children:
+                child.wait()
+            return failed
         if failed:
             for child in children:
                 if child.poll() is None:
@@ -274,6 +282,10 @@ def compare(methods: str | list[str] = "baseline,lora,full", config: TrainConfig
             raise LightftError(f"{directory} holds an unfinished run (no {rundir.METRICS}); delete that folder to "
                                f"train {method} again, or pass another --output")
         rundir.check_output_free(directory)
+        if pause.requested():  # asked before this method started: the comparison stops here
+            pause.clear()
+            raise pause.Paused(directory, f"paused: the comparison stops before {method}; the same command goes on "
+                                          "from there")
         if not cfg.quiet:
             from lightft.training.checkpoint import Checkpoint, path_for
 

@@ -246,8 +246,9 @@ def _train_epoch(step: _Step, loader: DataLoader, denominators: list[float], sta
                 if stop:
                     _pause_or_go_on(written, checkpoint)
                     pause_wanted = False
-        elif checkpoint is None and pause.requested():
-            _ignore_pause()
+        elif checkpoint is None and (pause_wanted if several else pause.requested()):
+            _ignore_pause()  # under several processes, every process at once: the main process says it
+            pause_wanted = False
     epoch_loss += running
     epoch_rows += running_rows
     if running_n:
@@ -430,7 +431,7 @@ def fit(model: nn.Module, train: TokenizedDataset, hp: Hyper, *, forward: Forwar
                 written = snapshot(EpochSums(), stopped_now=last) if due or stop else False
                 if stop:
                     _pause_or_go_on(written, checkpoint)
-            elif pause.requested():
+            elif _agreed(processes, False, pause.requested())[1]:
                 _ignore_pause()
     except pause.Paused:  # the state is saved: the same command resumes it
         if bar is not None:
