@@ -220,30 +220,34 @@ def test_an_error_one_process_alone_meets_is_said_once_and_named(still_model, ti
 
 def test_a_process_that_dies_ends_the_others_with_one_line(tiny_model_dir, tmp_path):
     """Process 1 killed mid-run (the OOM killer, say): process 0's collective breaks, and it says so in one line
-    instead of gloo's traceback."""
+    instead of gloo's traceback. The two processes are started as torchrun starts them, without torchrun, which
+    would stop process 0 itself as soon as it saw process 1 die."""
     import time
 
+    from lightft.comparison import _free_port
+    from lightft.training.checkpoint import path_for
     from tests.conftest import synthetic_rows, write_jsonl
 
     data = tmp_path / "data"
     data.mkdir()
     write_jsonl(data / "train.jsonl", synthetic_rows(1500, seed=1))
     write_jsonl(data / "test.jsonl", synthetic_rows(40, seed=2))
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore::FutureWarning"}
-    env.pop("WORLD_SIZE", None)
-    group = subprocess.Popen([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-                              "-m", "lightft", "train", "--model", str(tiny_model_dir), "--data", str(data), "--quiet",
-                              "--no-baseline", "--epochs", "2", "--max-length", "32", "--batch-size", "8",
-                              "--output", str(tmp_path / "run")], env=env, stdout=subprocess.DEVNULL,
-                             stderr=subprocess.PIPE, text=True)
-    deadline, workers = time.monotonic() + 120, []
-    while time.monotonic() < deadline and len(workers) < 2:
-        workers = _children(group.pid)
-        time.sleep(0.2)
-    time.sleep(8)  # into training
-    assert group.poll() is None, "the run ended before a process could be killed"
-    rank1 = next(pid for pid in workers if "RANK=1\0" in Path(f"/proc/{pid}/environ").read_text())
-    os.kill(rank1, signal.SIGKILL)
-    _, err = group.communicate(timeout=300)
-    assert "error (process 0 of 2): another process of this run stopped, which ended this one" in err, err[-3000:]
-    assert "[rank0]: Traceback" not in err and not (tmp_path / "run").exists()
+    group = {"WORLD_SIZE": "2", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(_free_port()), "OMP_NUM_THREADS": "1",
+             "PYTHONWARNINGS": "ignore::FutureWarning"}
+    command = [sys.executable, "-m", "lightft", "train", "--model", str(tiny_model_dir), "--data", str(data), "--quiet",
+               "--no-baseline", "--epochs", "4", "--max-length", "32", "--batch-size", "8", "--output",
+               str(tmp_path / "run"), "--checkpoint-minutes", "0.002"]
+    workers = [subprocess.Popen(command, env={**os.environ, **group, "RANK": str(rank), "LOCAL_RANK": str(rank)},
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) for rank in (0, 1)]
+    state = path_for(tmp_path / "run") / "state.json"
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and not state.is_file():  # into training
+        time.sleep(0.05)
+    assert workers[1].poll() is None, "the run ended before a process could be killed"
+    workers[1].kill()
+    _, err = workers[0].communicate(timeout=300)
+    workers[1].communicate()
+    assert workers[0].returncode == 1, err[-3000:]
+    assert err.strip().splitlines()[-1].startswith("error (process 0 of 2): another process of this run stopped, "
+                                                    "which ended this one (")
+    assert "Traceback" not in err and not (tmp_path / "run").exists() and state.is_file()  # resumable
