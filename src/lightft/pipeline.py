@@ -154,8 +154,9 @@ def _saved_state(cfg: TrainConfig, output: Path) -> tuple[Checkpoint, Snapshot |
             how = ("the same command without accelerate launch" if trained_in == 1 else
                    f"accelerate launch --num_processes {trained_in}, or torchrun --nproc_per_node {trained_in}")
             raise LightftError(f"{output} has the saved state of an unfinished run trained in {_processes(trained_in)}, "
-                               f"and {_processes(here)} train{'s' if here == 1 else ''} here; resume it in {_processes(trained_in)} ({how}), pass "
-                               "--no-resume to discard it and start over, or pass another --output")
+                               f"and {_processes(here)} train{'s' if here == 1 else ''} here; resume it in "
+                               f"{_processes(trained_in)} ({how}), pass --no-resume to discard it and start over, or "
+                               "pass another --output")
         return ckpt, ckpt.load()
     except LightftError:
         ckpt.release()
