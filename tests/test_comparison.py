@@ -172,6 +172,7 @@ def test_sigusr1_pauses_a_comparison_of_data_parallel_runs_and_it_resumes(tiny_m
     assert process.returncode == EXIT_STATUS, err
     assert err.strip().splitlines()[-1] == ("paused: the comparison stops at lora (its training state is saved); the "
                                             "same command resumes it")
+    assert err.count("paused:") == 1  # compare's line only: its method's processes leave it to compare
     state = json.loads((tmp_path / "cmp" / ".lora.checkpoint" / "state.json").read_text())
     assert state["processes"] == 2 and not (tmp_path / "cmp" / "lora").exists()
     again = subprocess.run(command, capture_output=True, text=True, timeout=300)

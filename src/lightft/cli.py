@@ -472,7 +472,7 @@ def main(argv: list[str] | None = None) -> None:
             _all_here()
         code = 2
     except pause.Paused as paused:
-        if main_process:
+        if main_process and not os.environ.get("LIGHTFT_COMPARE_CHILD"):  # compare says how to go on: run it again
             print(str(paused), file=sys.stderr)
         code = pause.EXIT_STATUS
     except RuntimeError as exc:

@@ -154,7 +154,7 @@ def _start_children(config_file: Path, quiet: bool, processes: int) -> list[subp
     """``lightft train --config config_file`` in ``processes`` processes; several get the variables torchrun sets
     (WORLD_SIZE, RANK, LOCAL_RANK, the main process's address and a free port), one CPU share of threads each, and,
     like one child, die with this process (torchrun's workers outlive a killed launcher)."""
-    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    env = {**os.environ, "PYTHONWARNINGS": "ignore", COMPARE_CHILD: "1"}
     group = {}
     if processes > 1:
         group = {"WORLD_SIZE": str(processes), "LOCAL_WORLD_SIZE": str(processes), "MASTER_ADDR": "127.0.0.1",
@@ -212,6 +212,7 @@ def _wait_all(children: list[subprocess.Popen], stop_others: bool = True) -> int
 
 
 STOP_GRACE_SECONDS = 15
+COMPARE_CHILD = "LIGHTFT_COMPARE_CHILD"  # set for a method's processes: compare, not they, says how to go on
 
 
 def _free_port() -> int:
