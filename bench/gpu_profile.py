@@ -154,6 +154,8 @@ def profile(setup: Setup, ids, labels, *, tiny: bool, warm: int, timed: int, pro
             if isinstance(m, torch.nn.Dropout):
                 m.p = 0.0
     store_frozen_in_bf16(model, "bf16", device)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats()
     fwd = Forward.choose(model, 0, "auto", device, compile=setup.compile_arg, max_length=512)
     opt = build_optimizer(model, LR[setup.method], 0.01, device)
     trained = [p for p in model.parameters() if p.requires_grad]
@@ -167,10 +169,14 @@ def profile(setup: Setup, ids, labels, *, tiny: bool, warm: int, timed: int, pro
     dev = [{k: v.pin_memory().to(device, non_blocking=True) if torch.is_tensor(v) and device.type == "cuda"
             else v for k, v in b.items()} for b in host]
 
+    losses = []
+
     def step(b):
         with torch.autocast(device.type, dtype=torch.bfloat16):
             logits = fwd.logits(model, b)
-        F.cross_entropy(logits.float(), b["labels"]).backward()
+        loss = F.cross_entropy(logits.float(), b["labels"])
+        loss.backward()
+        losses.append(loss.detach())
         torch.nn.utils.clip_grad_norm_(trained, 1.0)
         opt.step()
         opt.zero_grad(set_to_none=True)
@@ -195,6 +201,10 @@ def profile(setup: Setup, ids, labels, *, tiny: bool, warm: int, timed: int, pro
     print(f"[profile {setup.spec}] warm-up {warm} steps {warm_s:.1f} s; {wall * 1e3:.1f} ms/step, {rows:.0f} rows "
           f"and {tokens:.0f} real tokens/step = {rows / wall:.0f} samples/s, {tokens / wall:.0f} tokens/s; "
           f"{rate(flops / wall, device)}", flush=True)
+    first, last = [f"{x:.4f}" for x in torch.stack(losses[:4]).tolist()], torch.stack(losses[-10:]).mean().item()
+    peak = f"; peak {torch.cuda.max_memory_allocated() / 2**20:.0f} MB" if device.type == "cuda" else ""
+    print(f"[profile {setup.spec}] losses: first steps {' '.join(first)}, mean of the last 10 {last:.4f}{peak}",
+          flush=True)
 
     def run():
         for b in dev[warm + timed:]:

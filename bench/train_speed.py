@@ -139,7 +139,7 @@ def main(argv=None) -> dict:
     p.add_argument("--group-by-length", action="store_true", help="lightft with length-grouped batches (not the default).")
     p.add_argument("--compile", default="", metavar="MODES",
                    help="Also run lightft compiled, once per compile spec listed (default, max-autotune-no-cudagraphs, "
-                        "model:default; CUDA-graph modes are refused for training); samples/s over the second "
+                        "model:default, model:reduce-overhead; CUDA graphs per layer are refused for training); samples/s over the second "
                         "half of the steps. With --max-tokens, the compiled runs use that token budget.")
     p.add_argument("--out", help="Write the figures as JSON here.")
     args = p.parse_args(argv)

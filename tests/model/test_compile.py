@@ -177,18 +177,62 @@ def test_predict_with_compile_equals_eager(fast, counter):
     torch.testing.assert_close(torch.from_numpy(compiled), torch.from_numpy(eager), atol=2e-3, rtol=0)
 
 
-@pytest.mark.parametrize("spec", ["reduce-overhead", "model:max-autotune"])
-def test_cuda_graph_modes_are_refused_for_training(tiny_model_dir, counter, spec):
-    """Training under CUDA graphs died with a segmentation fault on an H100: a clear error instead."""
+@pytest.mark.parametrize("spec", ["reduce-overhead", "layers:max-autotune"])
+def test_cuda_graphs_per_layer_are_refused_for_training(tiny_model_dir, counter, spec):
+    """Training under CUDA graphs per layer died with a segmentation fault on an H100: a clear error instead."""
     from transformers import AutoModelForSequenceClassification
 
     model = AutoModelForSequenceClassification.from_pretrained(tiny_model_dir)
     forward = Forward(pad_token_id=0, compile=spec, max_length=32)
     batch = forward.collator()([{"input_ids": [5, 6, 7], "index": 0, "label": 0}])
-    with pytest.raises(ValueError, match="CUDA graphs, which lightft allows for inference only"):
+    mode = spec.rpartition(":")[2]
+    with pytest.raises(ValueError, match=f"records CUDA graphs per layer, which lightft allows for inference only: "
+                       rf".*; train with model:{mode} \(the whole model\) or default"):
         forward.logits(model, batch)
     with torch.no_grad():  # inference may use them
         assert forward.logits(model, batch).shape == (1, model.config.num_labels)
+
+
+def test_whole_model_cuda_graphs_train_with_accumulated_gradients_of_their_own(fast, counter, monkeypatch):
+    """The whole model in CUDA graphs trains (run 15, H100). A replay writes over the tensors the previous backward
+    produced, and autograd keeps the first micro-batch's gradient as ``.grad`` itself. Here each compiled call zeroes
+    whatever the previous backward produced, as a replay would: with grad-accum 2 the run still equals the same run
+    without those overwrites, because the loop gives the parameters gradients of their own first (without that, every
+    update lost its first micro-batch's gradient)."""
+    import lightft
+    from lightft.model.forward import Forward as ForwardClass
+
+    choose, logits = ForwardClass.choose.__func__, compiled_module.compiled_logits
+
+    def run(spec, name):
+        def chosen(cls, *args, compile=False, **kw):
+            return choose(cls, *args, compile=spec if compile else False, **kw)
+
+        monkeypatch.setattr(ForwardClass, "choose", classmethod(chosen))
+        result = lightft.train(**{**fast, "output": fast["output"] + name, "grad_accum": 2}, compile=True,
+                               baseline=False)
+        return result.metrics
+
+    produced, hooked, overwritten = set(), set(), []
+
+    def replay(spec, eager, model, batch, unpadded):  # what a CUDA-graph replay does to the last backward's outputs
+        for p in model.parameters():
+            if p.requires_grad and id(p) not in hooked:
+                hooked.add(id(p))
+                p.register_hook(lambda g: produced.add(g.data_ptr()))
+            if p.grad is not None and p.grad.data_ptr() in produced:
+                p.grad.zero_()
+                overwritten.append(p)
+        produced.clear()
+        return logits(spec, eager, model, batch, unpadded)
+
+    plain = run("model:reduce-overhead", "-plain")  # on a CPU inductor records no graphs: nothing is overwritten
+    monkeypatch.setattr(compiled_module, "compiled_logits", replay)
+    graphs = run("model:reduce-overhead", "-graphs")
+    assert graphs["train"]["loss_curve"] == plain["train"]["loss_curve"]
+    assert [graphs["eval"][k] for k in ("loss", "accuracy", "macro_f1")] == \
+        [plain["eval"][k] for k in ("loss", "accuracy", "macro_f1")]
+    assert hooked and not overwritten  # the replays found no gradient in their memory
 
 
 def test_predict_compile_compiles_the_whole_forward(fast, counter):

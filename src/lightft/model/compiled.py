@@ -7,13 +7,18 @@ so compiling costs about one layer: for MiniLM-L6 LoRA on the 2-core dev CPU the
 instead, which also removes the Python work between layers (embeddings, head, peft wrappers) at the price of
 compiling all of it. Shapes are dynamic from the first call (``dynamic=True``), so a new length does not
 recompile and batches keep their own sizes. Only for CUDA graphs (``reduce-overhead``, one recording per shape) do the
-collators pad batches to bucket sizes (``pads_to_buckets``), so that they see few shapes: for the other modes the
+collators pad batches to bucket sizes (``uses_cuda_graphs``), so that they see few shapes: for the other modes the
 padding bought nothing and cost its share of every step (docs/performance.md, run 7).
 
 Measured on an H100 (docs/performance.md): training with token-budget batches pays with the layers compiled
-(``--compile``; at 32 rows it did not finish compiling in the time allowed), inference with the whole model
-(``predict --compile``); the compiled layers predicted slower than eager. CUDA graphs are refused
-for training (a segmentation fault there, torch 2.11) and did not beat eager for inference.
+(``--compile``), inference with the whole model (``predict --compile``); the compiled layers predicted slower than
+eager. CUDA graphs per layer (``reduce-overhead``) are refused for training: run 4 died there with a segmentation
+fault (torch 2.11). The whole model in CUDA graphs (``model:reduce-overhead``) trained on an H100 in run 15, with the
+losses of the same step without graphs: a 32-row BERT-base LoRA step took 18.3 ms against 28.0 ms, since without
+graphs that step waits on the host (GPU 38% busy). Those graphs hand out the gradients of the last backward in
+memory that the next replay overwrites, so a step that accumulates gradients owns them first (``training/loop.py``,
+``own_gradients``): with accumulation, stock CUDA-graph trees otherwise lose all but the last micro-batch's gradient
+(pytorch/pytorch#96693).
 
 Module floats (dropout ``p``, LoRA ``scaling``, LayerNorm ``eps``) are specialised as constants while tracing
 (``specialize_float``). Torch's default turns each into a 0-d float64 CPU tensor input, and inductor then
@@ -53,10 +58,21 @@ def parse(spec: str) -> tuple[str, str]:
     return scope, mode or "default"
 
 
-def pads_to_buckets(spec: str | None) -> bool:
-    """Whether batches for ``spec`` are padded to bucket sizes: only for CUDA-graph modes, which record one graph per
-    shape; the other modes compile with dynamic shapes and take any size."""
+def uses_cuda_graphs(spec: str | None) -> bool:
+    """Whether ``spec`` replays CUDA graphs (on a GPU; inductor leaves them out on a CPU). Batches are then padded to
+    bucket sizes, since a graph is recorded per shape; the other modes compile with dynamic shapes and take any
+    size. Gradients are then owned before they accumulate (``own_gradients``)."""
     return spec is not None and parse(spec)[1] in CUDA_GRAPH_MODES
+
+
+def own_gradients(parameters: list[nn.Parameter]) -> None:
+    """Give each parameter a gradient of its own where it holds a CUDA-graph output: autograd keeps the first
+    micro-batch's incoming gradient as ``.grad`` itself, and the next replay writes over that memory. All copies are
+    made before any is assigned, so none lands in memory a dropped output just freed."""
+    held = [p for p in parameters if p.grad is not None]
+    copies = [p.grad.clone() for p in held]
+    for p, grad in zip(held, copies):
+        p.grad = grad
 
 
 def repeated_blocks(model: nn.Module) -> list[nn.Module]:
@@ -112,10 +128,10 @@ def compiled_logits(spec: str, eager: Callable, model: nn.Module, batch: dict, u
         return eager(model, batch, unpadded)
     scope, mode = parse(spec)
     if mode in CUDA_GRAPH_MODES:
-        if torch.is_grad_enabled():
-            raise ValueError(f"compile spec {spec!r} uses CUDA graphs, which lightft allows for inference only: "
-                             "training with them died with a segmentation fault on an H100 (torch 2.11, "
-                             "docs/performance.md); train with default or max-autotune-no-cudagraphs")
+        if torch.is_grad_enabled() and scope == "layers":
+            raise ValueError(f"compile spec {spec!r} records CUDA graphs per layer, which lightft allows for "
+                             "inference only: training with them died with a segmentation fault on an H100 (torch "
+                             f"2.11, docs/performance.md); train with model:{mode} (the whole model) or default")
         torch.compiler.cudagraph_mark_step_begin()  # each call is a new step; callers copy what they keep
     try:
         with _specialized_floats():

@@ -19,7 +19,7 @@ class Forward:
     ``compile`` is None (eager) or a compile spec (``model/compiled.py``): ``"default"`` for ``--compile`` (the
     repeated layers, torch.compile's default mode), ``"reduce-overhead"`` for CUDA graphs, ``"model:default"`` for
     the whole forward. Compiled with CUDA graphs, batches are padded to ``bucket_length`` sizes (capped at
-    ``max_length``); other compile modes take any shape (``compiled.pads_to_buckets``)."""
+    ``max_length``); other compile modes take any shape (``compiled.uses_cuda_graphs``)."""
 
     pad_token_id: int
     unpadded: bool = False
@@ -58,9 +58,9 @@ class Forward:
                    ("default" if compile is True else compile) or None, max_length)
 
     def collator(self):
-        from lightft.model.compiled import pads_to_buckets
+        from lightft.model.compiled import uses_cuda_graphs
 
-        bucket = pads_to_buckets(self.compile)
+        bucket = uses_cuda_graphs(self.compile)
         if self.unpadded:
             return PackCollator(self.pad_token_id, self.position_offset, bucket=bucket, cap=self.max_length)
         return PadCollator(self.pad_token_id, bucket=bucket, cap=self.max_length)

@@ -27,6 +27,7 @@ from lightft.data.batching import BatchPlan, TokenizedDataset
 from lightft import pause, progress
 from lightft.errors import LightftWarning, SharedError
 from lightft.methods.base import TrainingHooks
+from lightft.model.compiled import own_gradients, uses_cuda_graphs
 from lightft.model.forward import Forward
 from lightft.runtime import broadcast_from_main, gather_from_all, peak_memory_mb, reset_peak_memory, seed_everything
 from lightft.threads import ThreadGovernor
@@ -190,6 +191,7 @@ def _train_epoch(step: _Step, loader: DataLoader, denominators: list[float], sta
     running_n, running_rows, epoch_rows, done = sums.running_n, sums.running_rows, sums.rows, sums.steps
     several, save_wanted, pause_wanted = accelerator.num_processes > 1, False, False
     packed_module = isinstance(accelerator.unwrap_model(model), _PackedForward)
+    graphs = [p for p in model.parameters() if p.requires_grad] if uses_cuda_graphs(step.forward.compile) else None
     for batch in loader:
         if rng is not None:
             set_rng_state(rng)
@@ -201,6 +203,8 @@ def _train_epoch(step: _Step, loader: DataLoader, denominators: list[float], sta
             scaled = loss_sum * (hp.grad_accum / denominators[done // hp.grad_accum])
             extra = step.hooks.extra_loss(model)
             accelerator.backward(scaled if extra is None else scaled + extra)
+            if graphs is not None and not accelerator.sync_gradients:
+                own_gradients(graphs)  # the next replay would write over them (model/compiled.py)
             if accelerator.sync_gradients and hp.max_grad_norm > 0:
                 accelerator.clip_grad_norm_(model.parameters(), hp.max_grad_norm)
             step.optimizer.step()
