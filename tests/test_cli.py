@@ -419,7 +419,10 @@ def test_eval_and_predict_never_overwrite_a_run_file(fast, capsys):
     assert texts.read_text() == labelled
 
 
-def test_sigterm_cleans_up_like_ctrl_c(bad, capsys, monkeypatch):
+@pytest.mark.parametrize("env, said", [({}, "interrupted\n"), ({"WORLD_SIZE": "2", "RANK": "0"}, "interrupted\n"),
+                                       ({"WORLD_SIZE": "2", "RANK": "1"}, ""), ({"LIGHTFT_COMPARE_CHILD": "1"}, "")])
+def test_sigterm_cleans_up_like_ctrl_c(bad, capsys, monkeypatch, env, said):
+    """Said once: by the main process of a data-parallel run, and by compare rather than its children."""
     import os
     import signal
 
@@ -428,9 +431,11 @@ def test_sigterm_cleans_up_like_ctrl_c(bad, capsys, monkeypatch):
     def killed(*args, **kwargs):
         os.kill(os.getpid(), signal.SIGTERM)
 
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
     monkeypatch.setattr(lightft, "train", killed)
     code, _, err = run_cli(["train", "--model", "m", "--data", "d"], capsys)
-    assert (code, err) == (143, "interrupted\n")  # 128 + SIGTERM, as shells report a killed program
+    assert (code, err) == (143, said)  # 128 + SIGTERM, as shells report a killed program
 
 
 def test_usage_errors_are_one_line(capsys):

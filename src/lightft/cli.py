@@ -484,8 +484,9 @@ def main(argv: list[str] | None = None) -> None:
               "why; a saved training state resumes with the same command", file=sys.stderr)
         code = 1
     except KeyboardInterrupt as exc:
-        clear = "\r\x1b[K" if sys.stderr.isatty() else ""  # the line a progress bar was drawing
-        print(f"{clear}interrupted", file=sys.stderr)
+        if main_process and not os.environ.get("LIGHTFT_COMPARE_CHILD"):  # Ctrl-C reaches every process: one says it
+            clear = "\r\x1b[K" if sys.stderr.isatty() else ""  # the line a progress bar was drawing
+            print(f"{clear}interrupted", file=sys.stderr)
         code = 143 if isinstance(exc, Terminated) else 130
     except BrokenPipeError:  # `lightft methods | head`: the reader left; say nothing more
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
