@@ -41,7 +41,7 @@ def free_memory() -> None:
 def lightft_train(model, ids: Sequence[Sequence[int]], labels: Sequence[int], *, method: str, batch_size: int, lr: float,
                   max_steps: int, bf16: bool | None = None, seed: int = 0, lora_dropout: float = 0.1, max_tokens: int | None = None,
                   unpadded: str = "auto", pad_token_id: int = 0, group_by_length: bool = False,
-                  compile: bool | str = False, max_length: int | None = None) -> dict:
+                  compile: bool | str = False, max_length: int | None = None, grad_accum: int = 1) -> dict:
     """Train for exactly ``max_steps`` batches (one epoch over ``max_steps * batch_size`` rows) and measure it.
 
     ``bf16=None`` takes lightft's own default for the device (``--precision auto``). ``compile``: True or a
@@ -61,7 +61,8 @@ def lightft_train(model, ids: Sequence[Sequence[int]], labels: Sequence[int], *,
     store_frozen_in_bf16(model, precision, device)
     accelerator = make_accelerator(device, precision)
     forward = Forward.choose(model, pad_token_id, unpadded, device, compile=compile, max_length=max_length)
-    hp = Hyper(lr=lr, epochs=1, batch_size=batch_size, seed=seed, max_tokens=max_tokens, group_by_length=group_by_length)
+    hp = Hyper(lr=lr, epochs=1, batch_size=batch_size, seed=seed, max_tokens=max_tokens, group_by_length=group_by_length,
+               grad_accum=grad_accum)
     result = fit(model, data, hp, forward=forward, validate=lambda m: {"macro_f1": 0.0, "accuracy": 0.0, "loss": 0.0},
                  accelerator=accelerator, quiet=True)
     counts = count_parameters(model)

@@ -148,6 +148,8 @@ def main(argv=None) -> dict:
     steps = args.steps or (60 if gpu else 62)
     n = args.n or steps * bs
     make_model, ids, labels, max_length, desc = workload(args.workload, max(n, steps * bs), args.ids)
+    if len(ids) < steps * bs:  # lightft trains one epoch over the rows: fewer updates than the reference's max_steps
+        p.error(f"{steps} updates x {bs} rows need {steps * bs} rows; the workload has {len(ids)}: lower --steps")
     tokenizer = None
     if args.tokenizer:
         from transformers import AutoTokenizer

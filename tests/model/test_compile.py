@@ -193,6 +193,24 @@ def test_cuda_graphs_per_layer_are_refused_for_training(tiny_model_dir, counter,
         assert forward.logits(model, batch).shape == (1, model.config.num_labels)
 
 
+def test_cuda_graphs_are_refused_for_training_under_several_processes(tiny_model_dir, counter, monkeypatch):
+    """DDP with CUDA graphs has never run: refused in training, allowed for inference."""
+    from transformers import AutoModelForSequenceClassification
+
+    model = AutoModelForSequenceClassification.from_pretrained(tiny_model_dir)
+    forward = Forward(pad_token_id=0, compile="model:reduce-overhead", max_length=32)
+    batch = forward.collator()([{"input_ids": [5, 6, 7], "index": 0, "label": 0}])
+    with monkeypatch.context() as patch:  # a process group of two, as torchrun's would be
+        patch.setattr(torch.distributed, "is_initialized", lambda: True)
+        patch.setattr(torch.distributed, "get_world_size", lambda group=None: 2)
+        with pytest.raises(ValueError, match=r"'model:reduce-overhead' uses CUDA graphs, which lightft has not "
+                           r"trained with under several processes \(found 2\); train data-parallel with model:default"):
+            forward.logits(model, batch)
+    with monkeypatch.context() as patch, torch.no_grad():  # inference compiles, and torch's logging reads the rank
+        patch.setattr(compiled_module, "_processes", lambda: 2)  # so only lightft's count says two here
+        assert forward.logits(model, batch).shape == (1, model.config.num_labels)
+
+
 def test_whole_model_cuda_graphs_train_with_accumulated_gradients_of_their_own(fast, counter, monkeypatch):
     """The whole model in CUDA graphs trains (run 15, H100). A replay writes over the tensors the previous backward
     produced, and autograd keeps the first micro-batch's gradient as ``.grad`` itself. Here each compiled call zeroes
@@ -226,7 +244,7 @@ def test_whole_model_cuda_graphs_train_with_accumulated_gradients_of_their_own(f
         produced.clear()
         return logits(spec, eager, model, batch, unpadded)
 
-    plain = run("model:reduce-overhead", "-plain")  # on a CPU inductor records no graphs: nothing is overwritten
+    plain = run("model:reduce-overhead", "-plain")  # the counting backend records no graphs: nothing is overwritten
     monkeypatch.setattr(compiled_module, "compiled_logits", replay)
     graphs = run("model:reduce-overhead", "-graphs")
     assert graphs["train"]["loss_curve"] == plain["train"]["loss_curve"]

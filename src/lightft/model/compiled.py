@@ -14,8 +14,8 @@ Measured on an H100 (docs/performance.md): training with token-budget batches pa
 (``--compile``), inference with the whole model (``predict --compile``); the compiled layers predicted slower than
 eager. CUDA graphs per layer (``reduce-overhead``) are refused for training: run 4 died there with a segmentation
 fault (torch 2.11). The whole model in CUDA graphs (``model:reduce-overhead``) trained on an H100 in run 15, with the
-losses of the same step without graphs: a 32-row BERT-base LoRA step took 18.3 ms against 28.0 ms, since without
-graphs that step waits on the host (GPU 38% busy). Those graphs hand out the gradients of the last backward in
+losses of the same step without graphs: a 32-row BERT-base LoRA step took 18.3 ms against 51.8 ms without graphs
+in the same run (28.0 ms in run 14), since without graphs that step waits on the host (GPU 24–38% busy). Those graphs hand out the gradients of the last backward in
 memory that the next replay overwrites, so a step that accumulates gradients owns them first (``training/loop.py``,
 ``own_gradients``): with accumulation, stock CUDA-graph trees otherwise lose all but the last micro-batch's gradient
 (pytorch/pytorch#96693).
@@ -91,6 +91,11 @@ def _options(mode: str) -> dict:
     return {"backend": BACKEND, "dynamic": True}
 
 
+def _processes() -> int:
+    distributed = torch.distributed
+    return distributed.get_world_size() if distributed.is_available() and distributed.is_initialized() else 1
+
+
 def _raise_recompile_limit() -> None:
     config = torch._dynamo.config  # the limit was called cache_size_limit before torch 2.7
     name = "recompile_limit" if hasattr(config, "recompile_limit") else "cache_size_limit"
@@ -132,6 +137,9 @@ def compiled_logits(spec: str, eager: Callable, model: nn.Module, batch: dict, u
             raise ValueError(f"compile spec {spec!r} records CUDA graphs per layer, which lightft allows for "
                              "inference only: training with them died with a segmentation fault on an H100 (torch "
                              f"2.11, docs/performance.md); train with model:{mode} (the whole model) or default")
+        if torch.is_grad_enabled() and _processes() > 1:
+            raise ValueError(f"compile spec {spec!r} uses CUDA graphs, which lightft has not trained with under "
+                             f"several processes (found {_processes()}); train data-parallel with model:default")
         torch.compiler.cudagraph_mark_step_begin()  # each call is a new step; callers copy what they keep
     try:
         with _specialized_floats():
