@@ -68,8 +68,8 @@ if __name__ == "__main__":
     scale = max(w.abs().max().item() for n, w in plain.items() if "lora_B" in n)  # lora_B starts at zero
     print(f"scale: the largest trained lora_B entry (zero before training) is {scale:.3g}", flush=True)
     graphs = train("model:reduce-overhead", ids, labels, args)
-    print(f"with CUDA graphs: largest trained-weight difference from model:default {largest_difference(graphs, plain):.3g}",
-          flush=True)
+    print(f"with CUDA graphs: largest trained-weight difference from model:default "
+          f"{largest_difference(graphs, plain):.3g}", flush=True)
     owned = loop.own_gradients
     loop.own_gradients = lambda parameters: None  # what stock CUDA-graph trees do
     try:

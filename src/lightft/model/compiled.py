@@ -15,10 +15,11 @@ Measured on an H100 (docs/performance.md): training with token-budget batches pa
 eager. CUDA graphs per layer (``reduce-overhead``) are refused for training: run 4 died there with a segmentation
 fault (torch 2.11). The whole model in CUDA graphs (``model:reduce-overhead``) trained on an H100 in run 15, with the
 losses of the same step without graphs: a 32-row BERT-base LoRA step took 18.3 ms against 51.8 ms without graphs
-in the same run (28.0 ms in run 14), since without graphs that step waits on the host (GPU 24–38% busy). Those graphs hand out the gradients of the last backward in
-memory that the next replay overwrites, so a step that accumulates gradients owns them first (``training/loop.py``,
-``own_gradients``): with accumulation, stock CUDA-graph trees otherwise lose all but the last micro-batch's gradient
-(pytorch/pytorch#96693).
+in the same run (28.0 ms in run 14), since without graphs that step waits on the host (GPU 24–38% busy). Those
+graphs hand out the gradients of the last backward in memory that the next replay overwrites, so a step that
+accumulates gradients owns them first (``training/loop.py``, ``own_gradients``): with accumulation, stock CUDA-graph
+trees otherwise lose all but the last micro-batch's gradient (pytorch/pytorch#96693). Under several processes they
+are refused for training: DDP with them has never run.
 
 Module floats (dropout ``p``, LoRA ``scaling``, LayerNorm ``eps``) are specialised as constants while tracing
 (``specialize_float``). Torch's default turns each into a 0-d float64 CPU tensor input, and inductor then
