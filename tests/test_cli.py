@@ -504,9 +504,41 @@ def test_ctrl_c_during_the_library_import_waits_for_it_then_stops(capsys, monkey
         return real_import(name)
 
     monkeypatch.setattr(lightft.cli.importlib, "import_module", slow_import)
-    code, _, err = run_cli(["train", "--model", "m", "--data", "d"], capsys)
-    assert (code, err, finished) == (130, "interrupted\n", ["lightft.pipeline"])
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)  # whatever the shell that started pytest set
+    try:
+        code, _, err = run_cli(["train", "--model", "m", "--data", "d"], capsys)
+        assert (code, err, finished) == (130, "interrupted\n", ["lightft.pipeline"])
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    finally:
+        signal.signal(signal.SIGINT, before)
+
+
+def test_an_ignored_ctrl_c_stays_ignored_through_the_library_import(monkeypatch):
+    """A command started with SIGINT ignored (``cmd &`` in a script, nohup-like launchers) is not made
+    interruptible by the import's hold: the signal stays ignored, the import finishes, the handler is unchanged."""
+    import importlib
+    import os
+    import signal
+
+    import lightft.cli
+
+    seen, real_import = [], importlib.import_module
+
+    def import_with_a_ctrl_c(name):
+        os.kill(os.getpid(), signal.SIGINT)
+        seen.append(signal.getsignal(signal.SIGINT))
+        return real_import(name)
+
+    monkeypatch.setattr(lightft.cli.importlib, "import_module", import_with_a_ctrl_c)
+    before = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        try:
+            lightft.cli._import_uninterrupted("lightft.errors")
+        except KeyboardInterrupt:
+            pytest.fail("the ignored Ctrl-C was held and raised after the import")
+        assert seen == [signal.SIG_IGN] and signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, before)
 
 
 def test_predict_file_inputs_that_are_not_a_plain_table(tmp_path, monkeypatch):

@@ -424,7 +424,8 @@ def _import_uninterrupted(module: str) -> None:
     An interrupt in the middle of numpy's or torch's import leaves them half-initialised, and the next use then
     fails with an unrelated RecursionError traceback instead of a clean `interrupted`."""
     held: list[int] = []
-    previous = {sig: signal.signal(sig, lambda signum, frame: held.append(signum)) for sig in (signal.SIGINT, signal.SIGTERM)}
+    previous = {sig: signal.signal(sig, lambda signum, frame: held.append(signum)) for sig in (signal.SIGINT, signal.SIGTERM)
+                if signal.getsignal(sig) is not signal.SIG_IGN}  # ignored (nohup, `cmd &`): it stays ignored
     try:
         importlib.import_module(module)
     finally:

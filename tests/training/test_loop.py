@@ -121,3 +121,30 @@ def test_an_interrupt_after_a_kept_epoch_finishes_with_it():
 def test_validation_loss_nan_after_the_first_epoch_is_a_one_line_error():
     with pytest.raises(LightftError, match=r"training diverged: the validation loss became nan .*lower --lr"):
         run(Hyper(lr=1e-3, epochs=2), validate=lambda m: {"accuracy": 1.0, "macro_f1": 1.0, "loss": math.nan})
+
+
+def test_updates_step_the_torch_optimizer_past_accelerates_wrapper(monkeypatch):
+    """The loop steps and zeroes the torch optimizer itself at each update: accelerate's wrapper only adds host
+    time per step there (two ``find_spec('lomo_optim')`` walks of sys.path and an ``inspect.signature``,
+    bench/loop_overhead.py). With a gradient scaler it would do more, and the wrapper is kept."""
+    from types import SimpleNamespace
+
+    from accelerate.optimizer import AcceleratedOptimizer
+    from accelerate.utils import DistributedType
+
+    from lightft.training.loop import _bare_optimizer
+
+    def refused(self, *args, **kwargs):
+        raise AssertionError("accelerate's optimizer wrapper was called in the step loop")
+
+    monkeypatch.setattr(AcceleratedOptimizer, "step", refused)
+    monkeypatch.setattr(AcceleratedOptimizer, "zero_grad", refused)
+    before = {n: p.detach().clone() for n, p in tiny_bert().named_parameters()}
+    model, result = run(Hyper(lr=1e-2, epochs=1, batch_size=4, grad_accum=2, warmup_ratio=0.0))
+    assert result.samples == 20 and any(not torch.equal(p, before[n]) for n, p in model.named_parameters())
+
+    wrapped = SimpleNamespace(optimizer="the torch optimizer")
+    plain = SimpleNamespace(scaler=None, distributed_type=DistributedType.NO)
+    assert _bare_optimizer(wrapped, plain) == "the torch optimizer"
+    assert _bare_optimizer(wrapped, SimpleNamespace(scaler=object(), distributed_type=DistributedType.NO)) is wrapped
+    assert _bare_optimizer(wrapped, SimpleNamespace(scaler=None, distributed_type=DistributedType.XLA)) is wrapped

@@ -191,7 +191,9 @@ def _train_epoch(step: _Step, loader: DataLoader, denominators: list[float], sta
     running_n, running_rows, epoch_rows, done = sums.running_n, sums.running_rows, sums.rows, sums.steps
     several, save_wanted, pause_wanted = accelerator.num_processes > 1, False, False
     packed_module = isinstance(accelerator.unwrap_model(model), _PackedForward)
-    graphs = [p for p in model.parameters() if p.requires_grad] if uses_cuda_graphs(step.forward.compile) else None
+    trained = [p for p in model.parameters() if p.requires_grad]
+    graphs = uses_cuda_graphs(step.forward.compile)
+    optimizer = _bare_optimizer(step.optimizer, accelerator)
     for batch in loader:
         if rng is not None:
             set_rng_state(rng)
@@ -203,17 +205,17 @@ def _train_epoch(step: _Step, loader: DataLoader, denominators: list[float], sta
             scaled = loss_sum * (hp.grad_accum / denominators[done // hp.grad_accum])
             extra = step.hooks.extra_loss(model)
             accelerator.backward(scaled if extra is None else scaled + extra)
-            if graphs is not None and not accelerator.sync_gradients:
-                own_gradients(graphs)  # the next replay would write over them (model/compiled.py)
-            if accelerator.sync_gradients and hp.max_grad_norm > 0:
-                accelerator.clip_grad_norm_(model.parameters(), hp.max_grad_norm)
-            step.optimizer.step()
             updated = accelerator.sync_gradients
+            if graphs and not updated:
+                own_gradients(trained)  # the next replay would write over them (model/compiled.py)
             if updated:
+                if hp.max_grad_norm > 0:
+                    accelerator.clip_grad_norm_(trained, hp.max_grad_norm)
+                optimizer.step()
                 step.scheduler.step()  # once per update (not prepared: accelerate would step it once per process)
                 tally.updates += 1
                 step.hooks.after_update(tally.updates)
-            step.optimizer.zero_grad(set_to_none=True)
+                optimizer.zero_grad(set_to_none=True)
         governor.check()  # a probe every PROBE_EVERY_SECONDS at most
         rows = len(batch["labels"])
         running += loss_sum.detach()
@@ -262,6 +264,19 @@ def _train_epoch(step: _Step, loader: DataLoader, denominators: list[float], sta
         both = accelerator.reduce(torch.stack([epoch_loss, torch.tensor(float(epoch_rows), device=device)]), "sum")
         epoch_loss, epoch_rows = both[0], int(both[1].item())
     return epoch_loss, epoch_rows
+
+
+def _bare_optimizer(optimizer, accelerator: Accelerator):
+    """The torch optimizer inside accelerate's wrapper, where the wrapper would only call it: without a gradient
+    scaler (lightft trains in bf16 or fp32) and off XLA, and the loop steps it at updates only. The wrapper checks
+    whether the ``lomo_optim`` package is installed twice per step (``importlib.util.find_spec``, a walk of
+    ``sys.path``) and inspects ``zero_grad``'s signature: 0.5 ms of host time per step on this repository's CPU
+    (``bench/loop_overhead.py``, docs/performance.md), which a host-bound GPU step pays in full."""
+    from accelerate.utils import DistributedType
+
+    if accelerator.scaler is None and accelerator.distributed_type != DistributedType.XLA:
+        return getattr(optimizer, "optimizer", optimizer)
+    return optimizer
 
 
 def _mean_over_processes(accelerator: Accelerator, loss_sum: torch.Tensor, rows: int,

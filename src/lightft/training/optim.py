@@ -23,7 +23,9 @@ def build_optimizer(model: nn.Module, lr: float, weight_decay: float, device: to
         if p.requires_grad:
             (decay if decays(name, p) else no_decay).append(p)
     groups = [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-    return torch.optim.AdamW([g for g in groups if g["params"]], lr=lr, fused=device.type == "cuda")
+    # fused: one kernel over every tensor, on CUDA and on CPU alike. torch's default on CPU is a Python loop per
+    # tensor: 74 ms against 8 ms a step for MiniLM-L6's 22M weights on 2 cores (docs/performance.md)
+    return torch.optim.AdamW([g for g in groups if g["params"]], lr=lr, fused=device.type in ("cuda", "cpu"))
 
 
 def linear_warmup_decay(optimizer: torch.optim.Optimizer, total_steps: int, warmup_ratio: float) -> LambdaLR:
