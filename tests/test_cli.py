@@ -567,3 +567,23 @@ def test_predict_file_inputs_that_are_not_a_plain_table(tmp_path, monkeypatch):
     with pytest.warns(LightftWarning, match=r"the lines of standard input look like JSON objects, and each is "
                                             r"classified as it is, braces and all; .*pass it by name: --file FILE\.jsonl"):
         assert read_texts("-") == ['{"text": "good"}', '{"text": "bad"}']
+
+
+@pytest.mark.parametrize("world", ["1", "2"])
+def test_a_pause_under_a_launcher_says_the_launcher_reports_it_as_a_failure(world, capsys, monkeypatch, tmp_path):
+    """torchrun turns the workers' exit 75 into its own exit 1 and a failure summary: the main process's `paused:`
+    line says so, and a single process's line stays as it was."""
+    import lightft.cli
+    from lightft import pause
+
+    def paused(argv):
+        raise pause.Paused(tmp_path / ".run.checkpoint")
+
+    monkeypatch.setattr(lightft.cli, "run", paused)
+    monkeypatch.setenv("WORLD_SIZE", world)
+    monkeypatch.setenv("RANK", "0")
+    code, _, err = run_cli(["train", "--model", "m", "--data", "d"], capsys)
+    said = f"paused: the training state is saved in {tmp_path / '.run.checkpoint'}; the same command resumes it"
+    if world == "2":
+        said += "; the launcher reports the workers' exit status 75 as a failure of its own (torchrun: exit 1)"
+    assert (code, err) == (pause.EXIT_STATUS, said + "\n")

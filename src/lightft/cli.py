@@ -474,7 +474,9 @@ def main(argv: list[str] | None = None) -> None:
         code = 2
     except pause.Paused as paused:
         if main_process and not os.environ.get("LIGHTFT_COMPARE_CHILD"):  # compare says how to go on: run it again
-            print(str(paused), file=sys.stderr)
+            launcher = ("; the launcher reports the workers' exit status 75 as a failure of its own (torchrun: exit 1)"
+                        if several else "")
+            print(f"{paused}{launcher}", file=sys.stderr)
         code = pause.EXIT_STATUS
     except RuntimeError as exc:
         if not (several and _lost_partner(exc)):

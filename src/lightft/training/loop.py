@@ -209,7 +209,7 @@ def _train_epoch(step: _Step, loader: DataLoader, denominators: list[float], sta
             if graphs and not updated:
                 own_gradients(trained)  # the next replay would write over them (model/compiled.py)
             if updated:
-                if hp.max_grad_norm > 0:
+                if hp.max_grad_norm > 0:  # the trained tensors, listed once (sharded training will need its own)
                     accelerator.clip_grad_norm_(trained, hp.max_grad_norm)
                 optimizer.step()
                 step.scheduler.step()  # once per update (not prepared: accelerate would step it once per process)
