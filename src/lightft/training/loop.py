@@ -270,7 +270,7 @@ def _bare_optimizer(optimizer, accelerator: Accelerator):
     """The torch optimizer inside accelerate's wrapper, where the wrapper would only call it: without a gradient
     scaler (lightft trains in bf16 or fp32) and off XLA, and the loop steps it at updates only. The wrapper checks
     whether the ``lomo_optim`` package is installed twice per step (``importlib.util.find_spec``, a walk of
-    ``sys.path``) and inspects ``zero_grad``'s signature: 0.5 ms of host time per step on this repository's CPU
+    ``sys.path``) and inspects ``zero_grad``'s signature: 0.2-0.4 ms of host time per step on this repository's CPU
     (``bench/loop_overhead.py``, docs/performance.md), which a host-bound GPU step pays in full."""
     from accelerate.utils import DistributedType
 
