@@ -279,7 +279,7 @@ def test_a_broken_config_yaml_says_where(tmp_path, capsys):
     cfg.write_text("model: m\ndata: [d\nlr: 2\n")
     code, _, err = run_cli(["train", "--config", str(cfg)], capsys)
     assert (code, err) == (2, f"error: config file {cfg} is not valid YAML (expected ',' or ']', but got ':' at line 3, "
-                              "column 3); fix it, or re-run from the run's own config.yaml\n")
+                              "column 3); fix it there\n")
 
 
 def test_config_numbers_given_as_strings(tmp_path):
@@ -587,3 +587,33 @@ def test_a_pause_under_a_launcher_says_the_launcher_reports_it_as_a_failure(worl
     if world == "2":
         said += "; the launcher reports the workers' exit status 75 as a failure of its own (torchrun: exit 1)"
     assert (code, err) == (pause.EXIT_STATUS, said + "\n")
+
+
+@pytest.mark.parametrize("config, problem", [
+    ("", "is empty"),
+    ("model: m\ndata: [d\n", r"is not valid YAML \(expected ',' or '\]', but got '<stream end>' at line 3, column 1\)"),
+    (None, r"fails the checks `train --config` makes \(--max-length must be a whole number, got 'abc'\)"),
+])
+def test_a_damaged_run_config_is_one_line_in_every_command_that_reads_it(config, problem, fast, tmp_path, capsys):
+    """predict, eval and export check a run's config.yaml as `train --config` does: no traceback where a value is first
+    used, no export that writes the bad value on (transformers.pipeline would then fail on it)."""
+    import shutil
+
+    import lightft
+
+    trained = lightft.train(method="lora", **fast)
+    run = tmp_path / "damaged"
+    shutil.copytree(trained.path, run)
+    cfg = run / "config.yaml"
+    cfg.write_text(cfg.read_text().replace("max_length: 32", "max_length: abc") if config is None else config)
+    expected = rf"error: run directory {re.escape(str(run))} is damaged: its config\.yaml {problem}; restore it from a " \
+               r"copy or train it again\n"
+    for argv in (["predict", str(run), "good film"], ["eval", str(run), "--data", fast["data"], "--quiet"],
+                 ["export", str(run), "--output", str(tmp_path / "exported")]):
+        code, out, err = run_cli(argv, capsys)
+        assert code == 2 and re.fullmatch(expected, err), (argv, err)
+    assert not (tmp_path / "exported").exists()
+    from lightft.serving.pool import ModelPool
+
+    with pytest.raises(lightft.LightftError, match=expected[len("error: "):-2]):
+        ModelPool({"r": run}, device="cpu")

@@ -68,6 +68,13 @@ def test_a_finished_run_on_data_that_changed_since_is_not_reused(fast, tmp_path,
                                            r"head in full"):
         lightft.compare("head", **kw)
     metrics_file.write_text(finished)
+    config_file = tmp_path / "cmp" / "head" / "config.yaml"
+    config = config_file.read_text()
+    config_file.write_text("")  # a damaged finished run: said as such, with compare's own way out
+    with pytest.raises(LightftError, match=r"^run directory .*cmp/head is damaged: its config.yaml is empty; delete "
+                                           r".*cmp/head to train it again, or pass another --output$"):
+        lightft.compare("head", **kw)
+    config_file.write_text(config)
     rows = (data / "test.jsonl").read_text().splitlines()
     (data / "test.jsonl").write_text("\n".join(rows[: len(rows) // 2]) + "\n")  # half the test file is gone
     with pytest.raises(LightftError, match=r"cmp/head holds a finished run trained on other rows than --data .*data "

@@ -304,7 +304,7 @@ def compare(methods: str | list[str] = "baseline,lora,full", config: TrainConfig
             model = load_model(cfg.model, session.splits.labels, seed=cfg.seed, max_length=cfg.max_length)
             base = {"baseline": session.evaluate(model.to(session.device), "test", "baseline (untrained head) on test")}
         rows.append(_row(BASELINE, base, "baseline"))
-    rows += [_row(m, runs[m], lr=TrainConfig.load(output / m / rundir.CONFIG).lr) for m in trained]
+    rows += [_row(m, runs[m], lr=TrainConfig.of_run(output / m).lr) for m in trained]
     _note_dropped_rows(output, names)
     shared = {k: v for k, v in cfg.to_dict().items() if k not in ("method", "output")}  # per-method runs hold those
     rundir.write_json(output / "compare.json", {"methods": names, "config": shared, "processes": processes,
@@ -389,7 +389,8 @@ def _check_reusable(directory: Path, child: TrainConfig, fingerprint: str, proce
     processes (--batch-size is per process), on the same rows (the files under --data may have changed since)."""
     from lightft.methods import get_method
 
-    done = TrainConfig.load(directory / rundir.CONFIG).to_dict()
+    done = TrainConfig.of_run(directory, f"delete {directory} to train it again, or pass another "
+                               "--output").to_dict()
     wanted = {**child.to_dict(), "lr": child.lr if child.lr is not None else get_method(child.method).lr}
     diffs = [f"{k} {done.get(k)!r} (this compare: {v!r})" for k, v in wanted.items()
              if k not in _NOT_COMPARED and done.get(k) != v]

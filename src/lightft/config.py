@@ -250,14 +250,37 @@ class TrainConfig:
         except UnicodeDecodeError:
             raise LightftError(f"config file {path} is not UTF-8 text; pass the config.yaml of an earlier run") from None
         except yaml.YAMLError as exc:
-            mark, problem = getattr(exc, "problem_mark", None), getattr(exc, "problem", None)
-            where = f"{problem} at line {mark.line + 1}, column {mark.column + 1}" if mark and problem else \
-                str(exc).splitlines()[0]
-            raise LightftError(f"config file {path} is not valid YAML ({where}); fix it, or re-run from the run's own "
-                               "config.yaml") from None
+            raise LightftError(f"config file {path} is not valid YAML ({_yaml_where(exc)}); fix it there") from None
         if not isinstance(values, dict):
             raise LightftError(f"config file {path} must hold a mapping of option: value, found {type(values).__name__}")
         return cls.from_dict(values)
+
+    @classmethod
+    def of_run(cls, run_dir: str | Path, fix: str = "restore it from a copy or train it again") -> "TrainConfig":
+        """A finished run directory's config.yaml, checked as ``train --config`` checks one. It was written by lightft,
+        so one that fails (empty, not YAML, a value of the wrong kind) means the run directory is damaged: one line
+        that says so and what is wrong, ending in ``fix``, rather than a traceback where the value is first used."""
+        path = Path(run_dir) / "config.yaml"
+        try:
+            values = yaml.safe_load(path.read_text(encoding="utf-8"))
+            if not isinstance(values, dict):
+                problem = "is empty" if values is None else \
+                    f"holds a {type(values).__name__} where a mapping of option: value belongs"
+            else:
+                return cls.from_dict(values).validate()
+        except UnicodeDecodeError:
+            problem = "is not UTF-8 text"
+        except yaml.YAMLError as exc:
+            problem = f"is not valid YAML ({_yaml_where(exc)})"
+        except LightftError as error:
+            problem = f"fails the checks `train --config` makes ({error})"
+        raise LightftError(f"run directory {run_dir} is damaged: its config.yaml {problem}; {fix}")
+
+
+def _yaml_where(exc: "yaml.YAMLError") -> str:
+    """What a YAML parser found wrong and where: ``mapping values are not allowed here at line 3, column 9``."""
+    mark, problem = getattr(exc, "problem_mark", None), getattr(exc, "problem", None)
+    return f"{problem} at line {mark.line + 1}, column {mark.column + 1}" if mark and problem else str(exc).splitlines()[0]
 
 
 def base_type(tp):

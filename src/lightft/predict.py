@@ -37,7 +37,7 @@ class Predictor:
         self.adapter: str | None = None  # the peft adapter to activate before each forward, on a shared model
         self._forward: Forward | None = None
         self.path = rundir.require_run_dir(run_dir)
-        self.config = TrainConfig.load(self.path / rundir.CONFIG)
+        self.config = TrainConfig.of_run(self.path)
         self.labels = LabelMap.load(self.path / rundir.LABELS)
         self.method = get_method(self.config.method)
         trained_on = self.config.model

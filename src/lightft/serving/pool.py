@@ -225,7 +225,7 @@ class ModelPool:
 def _share_key(path: Path, device: torch.device, precision: str | None, base_model) -> tuple | None:
     """What must be equal for two runs to share one base model, or None when this run cannot share."""
     path = rundir.require_run_dir(path)
-    config = TrainConfig.load(path / rundir.CONFIG)
+    config = TrainConfig.of_run(path)
     method = get_method(config.method)
     adapter_config = path / "adapter_config.json"
     if not (method.needs_base and getattr(method, "mergeable", False) and adapter_config.is_file()):
