@@ -567,6 +567,10 @@ def test_predict_file_inputs_that_are_not_a_plain_table(tmp_path, monkeypatch):
     with pytest.warns(LightftWarning, match=r"the lines of standard input look like JSON objects, and each is "
                                             r"classified as it is, braces and all; .*pass it by name: --file FILE\.jsonl"):
         assert read_texts("-") == ['{"text": "good"}', '{"text": "bad"}']
+    excel = tmp_path / "excel.csv"  # what train refuses, predict does not classify whole lines of either
+    excel.write_text("text;label\ngreat film;pos\n")
+    with pytest.raises(LightftError, match=r"^.*excel\.csv is semicolon-separated \(its header 'text;label'"):
+        read_texts(excel)
 
 
 @pytest.mark.parametrize("world", ["1", "2"])
@@ -617,3 +621,30 @@ def test_a_damaged_run_config_is_one_line_in_every_command_that_reads_it(config,
 
     with pytest.raises(lightft.LightftError, match=expected[len("error: "):-2]):
         ModelPool({"r": run}, device="cpu")
+
+
+def test_predict_file_reads_the_column_the_run_trained_on(fast, tmp_path, capsys):
+    """A table with several columns of words: `predict --file` takes the run's own text column (told or detected),
+    as eval does, instead of asking for --text-column."""
+    import lightft
+
+    data = tmp_path / "reviews"
+    rows = [{"title": f"review {i} of the film", "body": r["text"], "label": r["label"]}
+            for i, r in enumerate(synthetic_rows(60, seed=3))]
+    write_jsonl(data / "train.jsonl", rows)
+    told = lightft.train(method="head", **{**fast, "data": str(data), "text_column": "body"})
+    new = tmp_path / "new.csv"
+    new.write_text("title,body\nfirst,good great film\nsecond,awful boring plot\n")
+    code, out, err = run_cli(["predict", str(told.path), "--file", str(new)], capsys)
+    assert code == 0, err
+    assert [line.split("\t")[-1] for line in out.strip().splitlines()[1:]] == ["good great film", "awful boring plot"]
+    assert lightft.read_texts(new, run=told.path) == ["good great film", "awful boring plot"]
+    assert lightft.read_texts(new, "title", run=told.path) == ["first", "second"]  # --text-column still wins
+    with pytest.raises(lightft.LightftError, match="cannot tell which column holds the text; the columns are: title, body"):
+        lightft.read_texts(new)  # no run: nothing says which
+    detected = tmp_path / "detected"  # a run that found its column by name keeps it in metrics.json
+    write_jsonl(data / "train.jsonl", [{"review": r["body"], "label": r["label"]} for r in rows])
+    found = lightft.train(method="head", **{**fast, "data": str(data), "output": str(detected)})
+    both = tmp_path / "both.csv"
+    both.write_text("text,review\nnot this,good great film\n")
+    assert lightft.read_texts(both, run=found.path) == ["good great film"]

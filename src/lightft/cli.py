@@ -200,7 +200,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("texts", nargs="*", default=[], metavar="TEXT", help="Texts to classify (or --file).")
     p.add_argument("--file", metavar="FILE", help="Read texts from a .txt file (one per line), a .jsonl, .csv, .tsv "
                    "or .parquet file (gzipped .jsonl.gz too), or - for standard input (one per line; blank lines are skipped).")
-    p.add_argument("--text-column", metavar="NAME", help="Column of --file holding the text (default: detected).")
+    p.add_argument("--text-column", metavar="NAME", help="Column of --file holding the text (default: the column the run "
+                   "trained on when --file has it, else 'text', else the only column of words).")
     p.add_argument("--output", metavar="FILE", help="Write JSON Lines (text, label, score, probabilities) to FILE "
                    "instead of a table on stdout.")
     p.add_argument("--batch-size", type=int, default=64, metavar="N", help="Texts per batch (default: 64).")
@@ -292,7 +293,7 @@ def _predict(args) -> None:
         check_output_file(Path(args.output), "--output", inputs={"--file": args.file})
     texts = list(args.texts)
     if args.file:
-        texts += read_texts(args.file, args.text_column)
+        texts += read_texts(args.file, args.text_column, run=args.run)
     if not texts and args.file:
         raise LightftError(f"no texts to predict: --file {args.file} holds none (blank lines are skipped)")
     if not texts:

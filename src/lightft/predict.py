@@ -157,8 +157,10 @@ def load(run_dir: str | Path, **kwargs) -> Predictor:
     return Predictor(run_dir, **kwargs)
 
 
-def read_texts(path: str | Path, text_column: str | None = None) -> list[str]:
-    """Texts from a .txt file or standard input ("-"), one per line, or from a .jsonl/.csv/.tsv/.parquet table."""
+def read_texts(path: str | Path, text_column: str | None = None, run: str | Path | None = None) -> list[str]:
+    """Texts from a .txt file or standard input ("-"), one per line, or from a .jsonl/.csv/.tsv/.parquet table: its
+    ``text_column``, else the column the run directory ``run`` trained on when the table has it (as ``lightft
+    predict RUN --file F`` reads F), else 'text' or the only column of words."""
     path = Path(path)
     stream = str(path) == "-" or (path.exists() and not path.is_dir() and not path.is_file())  # stdin, <(command)
     if stream and text_column is not None:
@@ -191,13 +193,26 @@ def read_texts(path: str | Path, text_column: str | None = None) -> list[str]:
         raise LightftError(f"cannot read {path}: expected a .txt, .jsonl, .jsonl.gz, .csv, .tsv or .parquet file, or - "
                            "for standard input")
     table = read_table(path)
-    column = _pick_column(table, text_column, TEXT_DEFAULTS, "text", "--text-column")
+    trained = [] if text_column is not None or run is None else _trained_text_columns(run)
+    column = next((c for c in trained if c in table), None) or \
+        _pick_column(table, text_column, TEXT_DEFAULTS, "text", "--text-column")
     texts = list(table[column])
     for i, t in enumerate(texts):
         if not isinstance(t, str) or not t.strip():
             found = "an empty text" if isinstance(t, str) or t is None else f"{_a(type(t).__name__)}, not a text,"
             raise LightftError(f"row {i + 1} of {path} has {found} in column {column!r}; fill it in or drop the row")
     return texts
+
+
+def _trained_text_columns(run: str | Path) -> list[str]:
+    """The text column a run was told (config.yaml) and the one it found (metrics.json), in that order."""
+    path = rundir.require_run_dir(run)
+    told = TrainConfig.of_run(path).text_column
+    try:
+        found = rundir.read_json(path / rundir.METRICS)["data"]["text_column"]
+    except (OSError, ValueError, KeyError, TypeError):
+        found = None
+    return [c for c in (told, found) if isinstance(c, str)]
 
 
 def _lines(text: str, source: str) -> list[str]:

@@ -83,6 +83,26 @@ def test_unreadable_files_give_one_line(tmp_path, name, content, message):
         read_table(path)
 
 
+@pytest.mark.parametrize("name, content, message", [
+    ("x.csv", "text;label\ngreat film;pos\n", r"x\.csv is semicolon-separated \(its header 'text;label' is one "
+                                              r"column when split at commas\); save it with commas as \.csv \(or"),
+    ("x.csv", "text|label\ngreat film|pos\n", r"x\.csv is pipe-separated .*; save it with commas"),
+    ("x.csv", "text\tlabel\ngreat film\tpos\n", r"x\.csv is tab-separated .*split at commas\); name it \.tsv$"),
+    ("x.tsv", "text,label\ngreat film,pos\n", r"x\.tsv is comma-separated .*split at tabs\); name it \.csv$"),
+])
+def test_a_table_written_with_another_separator_is_named(tmp_path, name, content, message):
+    (tmp_path / name).write_text(content)
+    with pytest.raises(LightftError, match=message):
+        read_table(tmp_path / name)
+
+
+def test_a_one_column_table_whose_texts_hold_a_separator_is_read_as_it_is(tmp_path):
+    (tmp_path / "x.csv").write_text("text\ngreat; film\n")  # the header does not split: texts with semicolons
+    (tmp_path / "y.csv").write_text("review;text\ngreat film\n")  # nor does the first row
+    assert read_table(tmp_path / "x.csv") == {"text": ["great; film"]}
+    assert read_table(tmp_path / "y.csv") == {"review;text": ["great film"]}
+
+
 def test_long_csv_fields_byte_order_marks_json_arrays_and_empty_parquet(tmp_path):
     long_text = "word " * 40_000  # 200 KB, over the csv module's default field limit
     path = tmp_path / "big.csv"

@@ -77,9 +77,6 @@ def _pick_column(table: Table, requested: str | None, defaults: Sequence[str], r
                   and any(isinstance(v, str) and not _whole(v) for v in table[c][:100])]
     if len(others) == 1:
         return others[0]
-    if len(columns) == 1 and any(sep in columns[0] for sep in ("\t", ";", "|")):
-        raise LightftError(f"the header is one column, {columns[0]!r}, so the file is not comma-separated; name a "
-                           "tab-separated file .tsv, or save it with commas")
     if role == "label" and not others:
         raise LightftError(f"the data has no label column (its only column is {columns[0]!r}); training and evaluation "
                            "need a label for every row: add a label column, or predict unlabelled texts with "

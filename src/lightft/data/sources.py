@@ -113,7 +113,26 @@ def _read_rows(path: Path, suffix: str) -> list[dict[str, Any]] | Table:
                                    f"header: a column would be named {numbers[0]!r}; add a header line naming the "
                                    "columns, e.g. text,label")
             rows = list(reader)
+            _check_delimiter(path, reader.fieldnames or [], rows, delimiter)
     return rows
+
+
+_SEPARATORS = {",": "comma", "\t": "tab", ";": "semicolon", "|": "pipe"}
+
+
+def _check_delimiter(path: Path, header: list[str], rows: list[dict[str, Any]], delimiter: str) -> None:
+    """A one-column header that another separator splits, as it splits the first row, is a file written with that
+    separator (Excel in many locales saves ``text;label``): read as it is, every whole line would be one text."""
+    if len(header) != 1 or not rows:
+        return
+    first = next(iter(rows[0].values()), None) or ""
+    for sep, name in _SEPARATORS.items():
+        if sep != delimiter and header[0].count(sep) and all(p.strip() for p in header[0].split(sep)) \
+                and first.count(sep) >= header[0].count(sep):
+            fix = "name it .tsv" if sep == "\t" else "name it .csv" if sep == "," else \
+                "save it with commas as .csv (or with tabs as .tsv)"
+            raise LightftError(f"{path} is {name}-separated (its header {header[0]!r} is one column when split at "
+                               f"{_SEPARATORS[delimiter]}s); {fix}")
 
 
 def _split_files(directory: Path) -> dict[str, Path]:
