@@ -321,6 +321,24 @@ def test_max_length_beyond_the_model_positions(bad, capsys):
         r"--max-length 600 is more than the 512 positions of model '.*' \(bert\); pass --max-length 512 or less", capsys)
 
 
+@pytest.mark.parametrize("length", ["1", "2"])
+def test_max_length_with_no_room_for_text(length, bad, capsys):
+    bad(ROWS, ROWS, ["--max-length", length],
+        rf"--max-length {length} leaves no room for text: the tokenizer of '.*' adds 2 special tokens to every text; "
+        r"pass --max-length 3 or more \(128 to 512 is usual\)", capsys)
+
+
+def test_a_max_length_that_cuts_every_training_text_is_said_on_the_terminal(tmp_path, tiny_model_dir, tiny_data,
+                                                                             capsys):
+    run = tmp_path / "run"
+    code, _, err = run_cli(["train", "--model", str(tiny_model_dir), "--data", str(tiny_data), "--output", str(run),
+                            "--epochs", "1", "--max-length", "3", "--method", "head", "--quiet"], capsys)
+    assert code == 0, err
+    assert err == ("warning: 108 of 108 train texts (100.0%) reach --max-length 3 tokens, where longer texts are cut; a "
+                   "larger --max-length keeps more of them, at more time per text\n")
+    assert "108 of 108 train texts" in (run / "report.md").read_text()
+
+
 def _model_copy(tiny_model_dir, dest, files=None):
     """The tiny model copied to ``dest``, whole or only ``files``, to be broken by the test."""
     import shutil

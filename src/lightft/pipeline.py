@@ -23,7 +23,7 @@ from lightft import pause, rundir
 from lightft.config import EVAL_OPTIONS, TrainConfig, flag
 from lightft.data import prepare_splits
 from lightft.data.batching import TokenizedDataset
-from lightft.data.tokenize import cut_note, tokenize
+from lightft.data.tokenize import check_room_for_text, cut_note, mostly_cut, tokenize
 from lightft.errors import LightftError, LightftWarning, SharedError, warn_user
 from lightft.evaluation import evaluate_split
 from lightft.methods import count_parameters, get_method
@@ -222,6 +222,7 @@ class Session:
             limit_eval=cfg.limit_eval, seed=cfg.seed, label_map=label_map, evaluate=evaluate,
         )
         self.tokenizer = tokenizer or load_tokenizer(cfg.model)
+        check_room_for_text(self.tokenizer, cfg.max_length, repr(cfg.model))
         self.device = default_device()
         self.precision = resolve_precision(cfg.precision, self.device)
         self._ids: dict[str, list[list[int]]] = {}
@@ -233,6 +234,8 @@ class Session:
             note = cut_note(self._ids[split], self.cfg.max_length, f"{split} texts")
             if note:
                 self.splits.notes.append(note)
+            if split == "train" and mostly_cut(self._ids[split], self.cfg.max_length):
+                warn_user(note)
         return self._ids[split]
 
     def forward_for(self, model, *, training: bool = False) -> Forward:
