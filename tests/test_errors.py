@@ -19,3 +19,13 @@ def test_a_warning_from_inside_lightft_names_the_users_line():
         decorated(); line = __import__("inspect").currentframe().f_lineno  # noqa: E702 - the call's own line
     assert caught[0].category is LightftWarning
     assert (caught[0].filename, caught[0].lineno) == (__file__, line)
+
+
+def test_first_line_cuts_a_long_message_between_words():
+    from lightft.errors import first_line
+
+    assert first_line(ValueError("\n  short reason\nmore")) == "short reason"
+    assert first_line(KeyError()) == "KeyError"
+    long = ValueError("word " * 100)
+    assert first_line(long, 30) == "word word word word word word..."
+    assert first_line(ValueError("x" * 50), 30) == "x" * 30 + "..."  # no space to cut at

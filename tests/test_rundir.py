@@ -134,3 +134,15 @@ def test_staging_left_by_a_killed_process_is_removed_and_a_live_ones_kept(tmp_pa
     with staged_directory(output) as stage:
         (stage.path / "metrics.json").write_text("{}")
     assert not dead.exists() and alive.exists() and elsewhere.exists() and (output / "metrics.json").is_file()
+
+
+def test_a_file_where_a_run_directory_or_an_output_folder_belongs_is_named_as_a_file(tmp_path):
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    with pytest.raises(LightftError, match=r"^run directory .*afile is a file; pass the directory `lightft train` "
+                                           r"wrote \(the folder holding config.yaml and labels.json\)$"):
+        rundir.require_run_dir(afile)
+    with pytest.raises(LightftError, match=r"^--output .*afile/z: its folder .*afile is a file; pass another path$"):
+        rundir.check_output_file(afile / "z", "--output")
+    with pytest.raises(LightftError, match=r"^--output .*gone/z: its folder .*gone does not exist; create it or pass"):
+        rundir.check_output_file(tmp_path / "gone" / "z", "--output")

@@ -14,7 +14,7 @@ import warnings
 from pathlib import Path
 
 from lightft.config import EVAL_OPTIONS, PRECISION_CHOICES, TrainConfig, base_type, field_types, flag
-from lightft.errors import LightftError, LightftWarning, SharedError, Terminated
+from lightft.errors import LightftError, LightftWarning, SharedError, Terminated, first_line
 
 BASE_MODEL_HELP = ("Where the run's base model is now, if it moved since training (adapter runs load their base "
                    "model; full runs need none).")
@@ -171,7 +171,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("compare", "Run several methods on the same data and budget; print one table.",
                 "Run each method with the same data, seed and budget (each with its own default learning rate "
                 "unless --lr is given), one run directory per method under --output, and write compare.md, "
-                "compare.json and compare.svg: accuracy, macro-F1, trainable parameters and share, train time, "
+                "compare.json, compare.svg and compare.html (the table and plots in one page): accuracy, macro-F1, trainable parameters and share, train time, "
                 "samples/s, peak memory and the size of the saved weights. Finished runs under --output are reused "
                 "when their settings match, and a run killed part-way resumes from its saved training state "
                 "(--checkpoint-minutes), so an interrupted comparison picks up where it stopped.")
@@ -357,7 +357,7 @@ def run(argv: list[str] | None = None) -> int:
         config = args.config or None
         comparison = lightft.compare(args.methods, config, processes=args.processes, **config_overrides(args))
         print(comparison.markdown())
-        print(f"\nwritten: {comparison.path / 'compare.md'}, compare.json and compare.svg")
+        print(f"\nwritten: {comparison.path / 'compare.md'}, compare.json, compare.svg and compare.html")
     elif args.command == "eval":
         if args.output:
             from lightft.rundir import check_output_file
@@ -482,7 +482,7 @@ def main(argv: list[str] | None = None) -> None:
     except RuntimeError as exc:
         if not (several and _lost_partner(exc)):
             raise
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        first = first_line(exc)
         print(f"error (process {os.environ.get('RANK', '?')} of {os.environ['WORLD_SIZE']}): another process of this "
               f"run stopped, which ended this one ({first}); the first error above, or the launcher's report, says "
               "why; a saved training state resumes with the same command", file=sys.stderr)

@@ -52,6 +52,9 @@ def parse_methods(spec: str | list[str]) -> list[str]:
     unknown = [m for m in names if m not in METHODS and m != BASELINE]
     if not names:
         raise LightftError("--methods is empty; pass a comma-separated list such as baseline,lora,full, or 'all'")
+    if "all" in names:
+        raise LightftError(f"--methods all stands alone (it is every method and the baseline), got {','.join(names)}; "
+                           "pass all, or list the methods")
     if unknown:
         raise LightftError(
             f"unknown method(s) in --methods: {', '.join(unknown)}"

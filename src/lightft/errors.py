@@ -37,6 +37,16 @@ def warn_user(message: str) -> None:
     warnings.warn(message, LightftWarning, stacklevel=level)
 
 
+def first_line(exc: BaseException, limit: int = 200) -> str:
+    """An exception's first non-blank line (its type's name when it has none) for the middle of a one-line error, cut
+    at a word boundary with "..." beyond ``limit`` characters."""
+    line = next((line.strip() for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
+    if len(line) <= limit:
+        return line
+    cut = line[:limit].rsplit(" ", 1)[0]
+    return f"{cut if len(cut) > limit // 2 else line[:limit]}..."
+
+
 def did_you_mean(name: str, choices) -> str:
     """' (did you mean 'lora'?)' for a near miss or another case, else ''; for the end of an error's first clause."""
     import difflib

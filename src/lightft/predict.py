@@ -14,7 +14,7 @@ from lightft import rundir
 from lightft.config import PRECISION_CHOICES, TrainConfig
 from lightft.data.labels import LabelMap
 from lightft.data.tokenize import cut_note, tokenize
-from lightft.errors import LightftError, LightftWarning, did_you_mean
+from lightft.errors import LightftError, LightftWarning, did_you_mean, first_line
 from lightft.evaluation import predict_logits
 from lightft.methods import get_method
 from lightft.model.forward import Forward
@@ -67,7 +67,7 @@ class Predictor:
         except LightftError:
             raise
         except Exception as exc:  # missing or truncated files: whatever the loaders raise, the user needs one line
-            reason = (str(exc).splitlines() or [type(exc).__name__])[0][:200]
+            reason = first_line(exc)
             if base_model is not None:  # most likely another model than the one the run was trained from
                 raise LightftError(f"run {self.path} does not load on --base-model {base_model} ({type(exc).__name__}: "
                                    f"{reason}); pass the model it was trained from (config.yaml: {trained_on}), a copy "

@@ -196,7 +196,9 @@ def check_output_file(path: Path, flag: str, inputs: dict[str, str | None] | Non
     if path.is_dir():
         raise LightftError(f"{flag} {path} is a directory; pass a file path")
     if not path.parent.is_dir():
-        raise LightftError(f"{flag} {path}: its folder {path.parent} does not exist; create it or pass another path")
+        problem = "is a file" if path.parent.exists() else "does not exist"
+        fix = "pass another path" if path.parent.exists() else "create it or pass another path"
+        raise LightftError(f"{flag} {path}: its folder {path.parent} {problem}; {fix}")
     if path.exists() and (path.parent / CONFIG).is_file() and (path.parent / LABELS).is_file():
         raise LightftError(f"{flag} {path} would overwrite a file of the run directory {path.parent}; pass a path "
                            "outside it or a new file name")
@@ -205,6 +207,9 @@ def check_output_file(path: Path, flag: str, inputs: dict[str, str | None] | Non
 def require_run_dir(path: str | Path) -> Path:
     """Check ``path`` is a finished run directory and return it."""
     path = Path(path)
+    if path.is_file():
+        raise LightftError(f"run directory {path} is a file; pass the directory `lightft train` wrote (the folder "
+                           "holding config.yaml and labels.json)")
     if not path.is_dir():
         raise LightftError(f"run directory {path} not found; pass a directory written by `lightft train`")
     missing = [name for name in (CONFIG, LABELS) if not (path / name).is_file()]

@@ -193,8 +193,8 @@ def test_same_column_for_text_and_label(tmp_path):
 
 def test_tab_separated_file_named_csv(tmp_path):
     (tmp_path / "train.csv").write_text("text\tlabel\n" + "".join(f"row {i}\t{i % 2}\n" for i in range(20)))
-    with pytest.raises(LightftError, match=r"the header is one column, 'text\\tlabel', so the file is not "
-                                           r"comma-separated; name a tab-separated file \.tsv"):
+    with pytest.raises(LightftError, match=r"train\.csv is tab-separated \(its header 'text\\tlabel' is one column "
+                                           r"when split at commas\); name it \.tsv"):
         prepare_splits(str(tmp_path))
 
 

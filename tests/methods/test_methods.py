@@ -254,6 +254,9 @@ def test_unknown_methods_and_config_keys_get_a_suggestion():
         parse_methods("baseline,Full")
     with pytest.raises(LightftError, match=r"^--methods is empty; pass a comma-separated list such as baseline,lora,full"):
         parse_methods(" , ")
+    with pytest.raises(LightftError, match=r"^--methods all stands alone \(it is every method and the baseline\), got "
+                                           r"all,lora; pass all, or list the methods$"):
+        parse_methods("all,lora")
     with pytest.raises(LightftError, match=r"unknown config key\(s\) epochz \(did you mean 'epochs'\?\); expected"):
         TrainConfig.from_dict({"epochz": 3})
 

@@ -14,7 +14,7 @@ from torch import nn
 from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
 
 from lightft.data.labels import LabelMap
-from lightft.errors import LightftError
+from lightft.errors import LightftError, first_line
 from lightft.hub import require_hub
 
 
@@ -64,7 +64,7 @@ def resolve_model(spec: str, flag: str = "--model") -> tuple[str, bool]:
             config = AutoConfig.from_pretrained(str(path), local_files_only=True)
         except (OSError, ValueError, KeyError) as exc:
             raise LightftError(f"model directory {path} has a config.json transformers cannot read "
-                               f"({str(exc).splitlines()[0][:160]}); save the model again with save_pretrained") from None
+                               f"({first_line(exc)}); save the model again with save_pretrained") from None
         _require_encoder(config, spec, flag)
         return str(path.resolve()), True
     if path.exists():
@@ -165,7 +165,7 @@ def load_model(spec: str, labels: LabelMap, *, seed: int = 42, max_length: int |
                 **{"dtype": torch.float32, **overrides},  # fp32 master weights, whatever dtype the file holds
             )
     except SafetensorError as exc:
-        raise LightftError(f"model {spec!r} has damaged weights ({str(exc).splitlines()[0][:160]}); download or save "
+        raise LightftError(f"model {spec!r} has damaged weights ({first_line(exc)}); download or save "
                            "it again") from None
     except (OSError, ValueError) as exc:
         raise LightftError(f"could not load model {spec!r} for sequence classification: {str(exc).splitlines()[0]}") from None

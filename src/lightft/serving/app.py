@@ -17,7 +17,7 @@ from contextlib import asynccontextmanager
 from functools import partial
 from pathlib import Path
 
-from lightft.errors import LightftError, did_you_mean
+from lightft.errors import LightftError, did_you_mean, first_line
 from lightft.predict import check_texts
 from lightft.serving.batcher import MicroBatcher, WorkerStopped
 from lightft.serving.pool import ModelPool, name_runs
@@ -159,7 +159,7 @@ def create_app(runs, *, device=None, precision: str | None = None, base_model: s
             return error(400, str(exc))
         except Exception as exc:  # noqa: BLE001 - the client gets one line, the server's log the traceback
             logging.getLogger("uvicorn.error").error("POST /predict with run %r failed", name, exc_info=exc)
-            return error(500, f"prediction failed: {type(exc).__name__}: {(str(exc).splitlines() or [''])[0][:300]}")
+            return error(500, f"prediction failed: {type(exc).__name__}: {first_line(exc, 300)}")
         return {"model": name, "predictions": rows}
 
     return app
