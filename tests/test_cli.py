@@ -666,3 +666,30 @@ def test_predict_file_reads_the_column_the_run_trained_on(fast, tmp_path, capsys
     both = tmp_path / "both.csv"
     both.write_text("text,review\nnot this,good great film\n")
     assert lightft.read_texts(both, run=found.path) == ["good great film"]
+
+
+@pytest.mark.parametrize("terminated", [False, True])
+def test_a_run_finished_early_by_an_interrupt_exits_with_the_interrupts_status(terminated, fast, monkeypatch, capsys):
+    """Saved with its best epoch, but not the run asked for: `lightft train ... && deploy` must not go on."""
+    import lightft.cli
+    import lightft.pipeline
+
+    evaluate, calls = lightft.pipeline.Session.evaluate, []
+
+    def interrupted_second_validation(self, model, split, desc):
+        calls.append(desc)
+        if desc == "validating" and calls.count("validating") == 2:
+            if terminated:
+                lightft.cli._terminate(15, None)  # what the SIGTERM handler does: raises Terminated
+            raise KeyboardInterrupt
+        return evaluate(self, model, split, desc)
+
+    monkeypatch.setattr(lightft.pipeline.Session, "evaluate", interrupted_second_validation)
+    monkeypatch.setattr(lightft.cli, "_terminated", False)
+    argv = ["train", "--method", "head", "--epochs", "3", "--quiet"]
+    for key in ("model", "data", "output", "batch_size", "max_length"):
+        argv += [f"--{key.replace('_', '-')}", str(fast[key])]
+    code, out, err = run_cli(argv, capsys)
+    assert code == (143 if terminated else 130), err
+    assert "warning: interrupted in epoch 2: finishing with epoch 1" in err and f"run directory: {fast['output']}" in out
+    assert (Path(fast["output"]) / "metrics.json").is_file()

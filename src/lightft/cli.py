@@ -353,6 +353,8 @@ def run(argv: list[str] | None = None) -> int:
         print(f"{result.config.method}: accuracy {100 * ev['accuracy']:.2f}%, macro-F1 {100 * ev['macro_f1']:.2f}% "
               f"on {ev['n']} test rows; trainable {result.metrics['params']['trainable_percent']:.4f}% of weights")
         print(f"run directory: {result.path} (report: {result.path / 'report.md'})")
+        if result.metrics["train"].get("interrupted"):  # saved, but not the run asked for: scripts must not go on
+            return 143 if _terminated else 130
     elif args.command == "compare":
         config = args.config or None
         comparison = lightft.compare(args.methods, config, processes=args.processes, **config_overrides(args))
@@ -448,7 +450,12 @@ def _show_warning(message, category, filename, lineno, file=None, line=None, _de
         _default(message, category, filename, lineno, file, line)
 
 
+_terminated = False  # SIGTERM seen: a run that finished early on it exits 143, as a killed program does
+
+
 def _terminate(signum, frame):
+    global _terminated
+    _terminated = True
     raise Terminated
 
 

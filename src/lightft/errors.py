@@ -21,7 +21,7 @@ class SharedError(LightftError):
 
 class Terminated(KeyboardInterrupt):
     """SIGTERM (`kill`), raised by the CLI's handler: handled like Ctrl-C (nothing half-written; after a kept epoch
-    the run finishes with it), and the CLI exits 143 as killed programs do."""
+    the run finishes with it), and the CLI exits 143 as killed programs do (a run finished early on it too)."""
 
 
 def warn_user(message: str) -> None:

@@ -232,7 +232,9 @@ def test_an_evaluation_file_without_the_label_column_is_unlabelled_not_an_error(
     assert "the validation split has no labels (column 'label') and was not used" in splits.notes
     assert splits.sizes() == {"train": 90, "validation": 10, "test": 20}
     write_jsonl(tmp_path / "validation.jsonl", [{"body": "x", "label": "neg"}])
-    with pytest.raises(LightftError, match=r"text column 'text' \(--text-column\) not found in the validation split"):
+    with pytest.raises(LightftError, match=r"^text column 'text' \(--text-column\) not found in the validation split; "
+                                           r"its columns are: body, label; every split names its columns alike: rename "
+                                           r"the validation split's text column to 'text'$"):
         prepare_splits(str(tmp_path))
 
 
@@ -251,3 +253,14 @@ def test_labels_that_differ_only_in_case_are_flagged(tmp_path):
     with pytest.warns(LightftWarning, match=r"labels 'Pos' and 'pos' in column 'label' differ only in case"):
         splits = prepare_splits(str(tmp_path))
     assert splits.labels.names == ("Pos", "neg", "pos")
+
+
+def test_a_class_without_test_rows_and_a_limit_above_the_rows_are_noted(tmp_path):
+    rows = synthetic_rows(40, seed=0) + [{"text": "okay average", "label": "meh"}]  # one row: never held out
+    write_jsonl(tmp_path / "train.jsonl", rows)
+    splits = prepare_splits(str(tmp_path), limit_train=1000)
+    assert "1 class ('meh') has no test rows: its per-class scores show support 0, and macro-F1 counts it only where " \
+           "predicted; add rows to measure it" in splits.notes
+    assert f"--limit-train 1000 is more than the {len(splits.train)} training rows: all of them are used" in splits.notes
+    write_jsonl(tmp_path / "train.jsonl", rows[:-1])
+    assert not any("no test rows" in n or "more than the" in n for n in prepare_splits(str(tmp_path), limit_train=5).notes)

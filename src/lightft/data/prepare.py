@@ -235,10 +235,10 @@ def prepare_splits(
     for split, table in tables.items():
         for col, role, flag in ((text_col, "text", "--text-column"), (label_col, "label", "--label-column")):
             if col not in table and (role == "text" or split in ("train", "all")):
-                raise LightftError(
-                    f"{role} column {col!r} ({flag}) not found in the {split} split; its columns are: "
-                    f"{', '.join(table)}; pass {flag} with one of them"
-                )
+                fix = f"pass {flag} with one of them" if table is first else \
+                    f"every split names its columns alike: rename the {split} split's {role} column to {col!r}"
+                raise LightftError(f"{role} column {col!r} ({flag}) not found in the {split} split; its columns are: "
+                                   f"{', '.join(table)}; {fix}")
         if split not in ("train", "all") and (label_col not in table or all(_missing(v) for v in table[label_col])):
             notes.append(f"the {split} split has no labels (column {label_col!r}) and was not used")
             continue
@@ -291,6 +291,8 @@ def prepare_splits(
     test = random_subset(evaluated["test"], limit_eval, seed)
     if len(train) < sizes[0]:
         notes.append(f"--limit-train {limit_train}: a seeded random {len(train):,} of the {sizes[0]:,} training rows")
+    elif limit_train is not None and limit_train > sizes[0]:
+        notes.append(f"--limit-train {limit_train} is more than the {sizes[0]:,} training rows: all of them are used")
     cut = [f"{len(s):,} of {n:,} {name}" for name, s, n in (("validation", validation, sizes[1]), ("test", test, sizes[2]))
            if len(s) < n]
     if cut:
@@ -309,6 +311,13 @@ def prepare_splits(
             raise LightftError(f"the {split_name} split is empty; add rows or raise --validation-fraction")
     if not trained_map:
         _warn_case_twins(label_map, label_col)
+    untested = sorted(set(range(len(label_map))) - set(test.labels))
+    if untested:  # e.g. a class with one row: its last row is never held out
+        listed = ", ".join(repr(label_map.names[i]) for i in untested[:5]) + (", ..." if len(untested) > 5 else "")
+        one = len(untested) == 1
+        notes.append(f"{len(untested)} class{'' if one else 'es'} ({listed}) {'has' if one else 'have'} no test rows: "
+                     f"{'its' if one else 'their'} per-class scores show support 0, and macro-F1 counts "
+                     f"{'it' if one else 'them'} only where predicted; add rows to measure {'it' if one else 'them'}")
     notes += _overlap_notes(train, test)
     return Splits(train, validation, test, label_map, name, text_col, label_col, notes)
 
