@@ -187,7 +187,8 @@ def build_parser() -> argparse.ArgumentParser:
         "runs/compare-<data>). Runs already finished there with the same settings are reused.")})
     p = command("eval", "Evaluate a run directory, or a bare model's out-of-the-box baseline.")
     p.add_argument("target", metavar="MODEL_OR_RUN", help="A run directory, or a model (path or hub id) to evaluate "
-                   "with its untrained head.")
+                   "with its untrained head (a classifier checkpoint's own head where it names the data's labels, "
+                   "read by name).")
     p.add_argument("--data", required=True, metavar="PATH_OR_NAME", help="Labelled data, as for train.")
     p.add_argument("--split", default=argparse.SUPPRESS, choices=["validation", "test"],
                    help="Split of a data directory to evaluate (default: test); a single file is evaluated whole, except "

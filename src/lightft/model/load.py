@@ -143,14 +143,16 @@ def load_model(spec: str, labels: LabelMap, *, seed: int = 42, max_length: int |
     file's dtype, and training would then update half-precision weights directly (AdamW's small steps round away);
     autocast and ``precision`` lower the compute where wanted. The head is initialised from ``seed``, so the baseline
     and every method start from the same head. A checkpoint
-    that already has a head for another number of classes gets a fresh one. ``max_length`` (tokens per text) is
+    that already has a head for another number of classes, or that names other labels, gets a fresh one; one that
+    names the data's labels in another order is reordered (``_align_head``). ``max_length`` (tokens per text) is
     checked against the model's position embeddings.
     """
     name, local_only = resolve_model(spec)
     if local_only and Path(name).is_dir():
         _require_safetensors(Path(name))
+    saved = AutoConfig.from_pretrained(name, local_files_only=local_only)
     if not local_only:  # a hub id fetched now: its config is checked like a local one's, before the weights come
-        _require_encoder(AutoConfig.from_pretrained(name), spec, "--model")
+        _require_encoder(saved, spec, "--model")
     torch.manual_seed(seed)
     try:
         with quiet_transformers():
@@ -170,7 +172,42 @@ def load_model(spec: str, labels: LabelMap, *, seed: int = 42, max_length: int |
     except (OSError, ValueError) as exc:
         raise LightftError(f"could not load model {spec!r} for sequence classification: {str(exc).splitlines()[0]}") from None
     check_max_length(model, max_length, spec)
+    _align_head(model, saved, labels, seed)
     return model
+
+
+def _align_head(model: nn.Module, saved, labels: LabelMap, seed: int) -> None:
+    """A checkpoint's own classifier head, kept when it has as many classes as the data, read by label name: its
+    output rows reordered to the data's label order when it names the same labels (a hub classifier saved with
+    id2label {0: 'positive', 1: 'negative'} on data sorted negative, positive), and started afresh from ``seed``,
+    like a head for another number of classes, when it names other labels. Unnamed heads (LABEL_0, ...) stay as they
+    are: nothing says what their rows mean."""
+    if not any(a.endswith("ForSequenceClassification") for a in getattr(saved, "architectures", None) or []):
+        return  # no head in the file: the one made here is fresh already
+    names = [str(saved.id2label[i]) for i in sorted(saved.id2label)] if getattr(saved, "id2label", None) else []
+    wanted = [str(n) for n in labels.names]
+    if len(names) != len(wanted) or names == wanted or all(n == f"LABEL_{i}" for i, n in enumerate(names)):
+        return
+    from lightft.model.heads import head_module_names
+
+    heads = [model.get_submodule(n) for n in head_module_names(model)]
+    outputs = [m for h in heads for m in h.modules() if isinstance(m, nn.Linear) and m.out_features == len(wanted)]
+    if not outputs:
+        return
+    if sorted(names) == sorted(wanted):
+        order = torch.tensor([names.index(n) for n in wanted])
+        with torch.no_grad():
+            outputs[-1].weight.copy_(outputs[-1].weight[order])
+            if outputs[-1].bias is not None:
+                outputs[-1].bias.copy_(outputs[-1].bias[order])
+        return
+    torch.manual_seed(seed)
+    for head in heads:
+        for module in head.modules():
+            if isinstance(module, nn.Linear):
+                nn.init.normal_(module.weight, std=getattr(model.config, "initializer_range", 0.02))
+                if module.bias is not None:
+                    nn.init.zeros_(module.bias)
 
 
 def check_max_length(model: nn.Module, max_length: int | None, spec: str) -> None:
