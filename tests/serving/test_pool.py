@@ -36,6 +36,20 @@ def test_adapters_of_one_base_share_it_and_each_predicts_what_load_predicts(serv
         assert all(isinstance(r["tokens"], int) and 2 < r["tokens"] <= 32 for r in got)
 
 
+def test_texts_led_by_pages_of_whitespace_predict_what_load_predicts(served_runs):
+    """The pool cuts texts by characters before tokenizing (a 20 MB text must not hold the server): blank lines ahead
+    of the words do not count, so the words are still read."""
+    from lightft.serving.pool import CHARS_PER_TOKEN, cut_text
+
+    padded = [" " * 4000 + "good great film", "\n" * 3300 + "awful boring plot"]  # beyond 50 x --max-length 32
+    pool = ModelPool({"lora": served_runs["lora"]}, precision="fp32")
+    got = pool.predict("lora", padded)
+    assert_same(got, lightft.load(served_runs["lora"], precision="fp32").predict(padded))
+    assert all(r["tokens"] > 2 for r in got)
+    limit = CHARS_PER_TOKEN * 32
+    assert len(cut_text("x" * 10 * limit, limit)) == limit and len(cut_text(" " * 10 * limit, limit)) == 4 * limit
+
+
 def test_a_shared_base_is_held_once(served_runs):
     runs = {k: served_runs[k] for k in ("lora", "dora")}
     shared = ModelPool(runs, precision="fp32").parameter_bytes()

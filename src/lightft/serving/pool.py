@@ -10,7 +10,9 @@ loaded on its own, merged, exactly as ``lightft predict`` loads it. Either way a
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping, Sequence
@@ -28,6 +30,20 @@ from lightft.runtime import default_device, resolve_precision
 
 
 CHARS_PER_TOKEN = 50  # far beyond any tokenizer's characters per token: what is cut is past --max-length anyway
+
+
+@functools.lru_cache(maxsize=16)
+def _visible(limit: int) -> re.Pattern:
+    return re.compile(r"(?:\s*\S){0,%d}\s*" % limit)
+
+
+def cut_text(text: str, limit: int) -> str:
+    """``text`` cut after ``limit`` characters that are not whitespace (no token holds more than ``CHARS_PER_TOKEN`` of
+    them, so what goes is past --max-length tokens), and at ``4 * limit`` characters in all: a text led by pages of blank lines keeps its
+    words, and a 20 MB one never reaches the tokenizer whole."""
+    if len(text) <= limit:
+        return text
+    return text[:min(_visible(limit).match(text).end(), 4 * limit)]
 
 
 class _CannotShare(LightftError):
@@ -200,7 +216,7 @@ class ModelPool:
         predictor = self.served[name].predictor
         # the tokenizer reads a whole text before cutting it at --max-length: a 20 MB text held every run for 30 s
         limit = CHARS_PER_TOKEN * predictor.config.max_length
-        ids = predictor.token_ids([t[:limit] for t in texts])
+        ids = predictor.token_ids([cut_text(t, limit) for t in texts])
         # no thread probe: it would cost more than a small micro-batch's forward (set OMP_NUM_THREADS when other
         # busy processes share the cores)
         rows = predictor.rows(predictor.ids_logits(ids, batch_size=batch_size, probe_threads=False))
