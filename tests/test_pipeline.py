@@ -424,3 +424,9 @@ def test_a_config_from_a_run_of_other_process_count_warns_about_batch_size(tmp_p
         resolve_config(str(run))  # two processes again: the same updates
         (run / "metrics.json").unlink()
         resolve_config(str(run / "config.yaml"))  # not a finished run's: nothing to compare
+
+
+def test_evaluate_names_a_mistyped_keyword_with_a_suggestion(fast):
+    with pytest.raises(LightftError, match=r"^evaluate\(\) does not use spilt \(did you mean 'split'\?\); it takes "
+                                           r"split, base_model, text_column, "):
+        lightft.evaluate(fast["model"], fast["data"], spilt="test")

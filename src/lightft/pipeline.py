@@ -24,7 +24,7 @@ from lightft.config import EVAL_OPTIONS, TrainConfig, flag
 from lightft.data import prepare_splits
 from lightft.data.batching import TokenizedDataset
 from lightft.data.tokenize import check_room_for_text, cut_note, mostly_cut, tokenize
-from lightft.errors import LightftError, LightftWarning, SharedError, warn_user
+from lightft.errors import LightftError, LightftWarning, SharedError, did_you_mean, warn_user
 from lightft.evaluation import evaluate_split
 from lightft.methods import count_parameters, get_method
 from lightft.model import Forward, head_module_names, load_model, load_tokenizer
@@ -532,7 +532,7 @@ def evaluate(model: str | os.PathLike, data: str | os.PathLike, *, split: str | 
     model, data = (os.fspath(x) if isinstance(x, os.PathLike) else x for x in (model, data))
     single_file = Path(data).expanduser().is_file()
     run = Path(model)
-    trained_on = TrainConfig.load(run / rundir.CONFIG).data if single_file and (run / rundir.CONFIG).is_file() else None
+    trained_on = TrainConfig.of_run(run).data if single_file and (run / rundir.CONFIG).is_file() else None
     if trained_on is not None and _same_file(data, trained_on):
         single_file = False  # the file the run trained on: its held-out rows, carved as training did, not the file
     elif trained_on is not None and Path(data).name.startswith("train.") and Path(trained_on).is_dir() \
@@ -546,7 +546,9 @@ def evaluate(model: str | os.PathLike, data: str | os.PathLike, *, split: str | 
     split = "test" if single_file else where
     unused = sorted(set(overrides) - set(EVAL_OPTIONS))
     if unused:
-        raise LightftError(f"evaluate() does not use {', '.join(unused)}; it takes {', '.join(EVAL_OPTIONS)} "
+        takes = ("split", "base_model", *EVAL_OPTIONS)
+        hint = did_you_mean(unused[0], takes) if len(unused) == 1 else ""
+        raise LightftError(f"evaluate() does not use {', '.join(unused)}{hint}; it takes {', '.join(takes)} "
                            "(and writes nothing: save the returned metrics yourself)")
     if not run.exists() and (looks_local(model) or (model.count("/") == 1 and run.parent.is_dir()
                                                     and not cached_hub_id(model))):  # 'runs/nope' beside runs/
