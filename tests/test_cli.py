@@ -134,7 +134,17 @@ def test_unreachable_hub_model_fails_fast(tmp_path, tiny_data, capsys, monkeypat
     assert code == 2
     assert err.startswith("error: model 'bert-base-cased' is not a local path, and it cannot be downloaded as a hub "
                           "id: the Hugging Face hub cannot be reached; check the path, or pass an existing model "
-                          "directory (saved with save_pretrained) with --model, or connect to the internet")
+                          "directory (saved with save_pretrained) with eval's MODEL_OR_RUN argument, or connect to "
+                          "the internet")
+
+
+def test_eval_on_a_folder_of_runs_names_them(fast, tmp_path, capsys):
+    import lightft
+
+    lightft.train(method="head", **{**fast, "output": str(tmp_path / "cmp" / "head")})
+    code, _, err = run_cli(["eval", str(tmp_path / "cmp"), "--data", fast["data"], "--quiet"], capsys)
+    assert (code, err) == (2, f"error: {tmp_path / 'cmp'} is a folder of runs (a comparison), not one run: pass one of "
+                              f"them, e.g. {tmp_path / 'cmp' / 'head'} (it holds head)\n")
 
 
 def test_unreachable_hub_model_for_train(tmp_path, tiny_model_dir, capsys, monkeypatch):

@@ -4,6 +4,7 @@ predicts what `lightft predict` (fp32) predicts; methods that cannot be folded i
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -39,6 +40,7 @@ def test_an_exported_run_predicts_in_transformers_pipeline_what_lightft_predicts
     front = yaml.safe_load(card.split("---\n")[1])  # the Hub's metadata block opens the card
     assert front == {"library_name": "transformers", "pipeline_tag": "text-classification",
                      "tags": ["lightft", method, "text-classification"]}  # a local base model is not named
+    assert fast["model"] not in card and f"`{Path(fast['model']).name}` trained on" in card
     assert not any(f.endswith((".bin", ".pt", ".pkl")) or f.startswith("adapter") for f in files)
     config = json.loads((out / "config.json").read_text())
     assert config["id2label"] == {"0": "neg", "1": "pos"}

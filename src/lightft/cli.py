@@ -64,7 +64,7 @@ EXAMPLES = {
 
 endpoints: POST /predict {"texts": [...], "model": NAME} -> {"model", "predictions": [{"label", "score",
   "probabilities", "tokens"}]} ("model" may be left out when one run is served); GET /models, /health, /stats;
-  interactive docs at /docs. Errors are {"error": "one line"} with status 400, 404, 413, 422 or 500.""",
+  interactive docs at /docs. Errors are {"error": "one line"} with status 400, 404, 405, 413, 422, 500 or 503 (docs/serving.md).""",
     "export": """examples:
   lightft export runs/imdb-lora-... --output models/imdb-classifier
   python -c 'from transformers import pipeline; print(pipeline("text-classification", model="models/imdb-classifier", truncation=True)("A moving film."))'""",

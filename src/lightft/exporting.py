@@ -63,10 +63,11 @@ def _card(run: Path, predictor, metrics: dict, output: Path) -> str:
 
     # Hugging Face Hub metadata: what the Hub's widgets and search read (a local base model's path is not named)
     base = "" if looks_local(cfg.model) else f"base_model: {cfg.model}\n"
+    shown = Path(cfg.model.rstrip("/")).name if looks_local(cfg.model) else cfg.model  # nor this machine's folders
     front = (f"---\nlibrary_name: transformers\npipeline_tag: text-classification\n{base}"
              f"tags:\n- lightft\n- {cfg.method}\n- text-classification\n---\n\n")
     return (f"{front}# {run.name}\n\n"
-            f"A text classifier exported by lightft from the run `{run.name}`: `{cfg.model}` trained on "
+            f"A text classifier exported by lightft from the run `{run.name}`: `{shown}` trained on "
             f"`{Path(cfg.data.rstrip('/')).name}` with `--method {cfg.method}`{merged}. {scores}\n\n"
             f"Labels: {', '.join(f'`{n}`' for n in predictor.labels.names)}. Texts were cut at {cfg.max_length} "
             "tokens in training; `truncation=True` does the same.\n\n"

@@ -28,7 +28,7 @@ from lightft.errors import LightftError, LightftWarning, SharedError, did_you_me
 from lightft.evaluation import evaluate_split
 from lightft.methods import count_parameters, get_method
 from lightft.model import Forward, head_module_names, load_model, load_tokenizer
-from lightft.model.load import cached_hub_id, check_max_length, looks_local
+from lightft.model.load import cached_hub_id, check_max_length, looks_local, resolve_model
 from lightft.html_report import markdown_to_html
 from lightft.plots import training_svg
 from lightft.report import render_report
@@ -579,6 +579,11 @@ def evaluate(model: str | os.PathLike, data: str | os.PathLike, *, split: str | 
     else:
         if base_model is not None:
             raise LightftError(f"--base-model is for run directories, and {model} is not one (no config.yaml)")
+        runs = sorted(p.name for p in run.iterdir() if (p / rundir.CONFIG).is_file()) if run.is_dir() else []
+        if runs and not (run / "config.json").is_file():
+            raise LightftError(f"{model} is a folder of runs (a comparison), not one run: pass one of them, e.g. "
+                               f"{run / runs[0]} (it holds {', '.join(runs)})")
+        resolve_model(model, "eval's MODEL_OR_RUN argument")  # errors name the argument, not train's --model
         cfg = resolve_config(model=model, data=data, method="head", **overrides)
         session = Session(cfg, evaluate=split)
         net, kind = load_model(cfg.model, session.splits.labels, seed=cfg.seed, max_length=cfg.max_length).to(session.device), "baseline"

@@ -311,12 +311,13 @@ def prepare_splits(
             raise LightftError(f"the {split_name} split is empty; add rows or raise --validation-fraction")
     if not trained_map:
         _warn_case_twins(label_map, label_col)
-    untested = sorted(set(range(len(label_map))) - set(test.labels))
+    scored = "validation" if evaluate == "validation" else "test"  # the split whose scores are reported
+    untested = sorted(set(range(len(label_map))) - set((validation if scored == "validation" else test).labels))
     if untested:  # e.g. a class with one row: its last row is never held out
         listed = ", ".join(repr(label_map.names[i]) for i in untested[:5]) + (", ..." if len(untested) > 5 else "")
         one = len(untested) == 1
-        notes.append(f"{len(untested)} class{'' if one else 'es'} ({listed}) {'has' if one else 'have'} no test rows: "
-                     f"{'its' if one else 'their'} per-class scores show support 0, and macro-F1 counts "
+        notes.append(f"{len(untested)} class{'' if one else 'es'} ({listed}) {'has' if one else 'have'} no {scored} "
+                     f"rows: {'its' if one else 'their'} per-class scores show support 0, and macro-F1 counts "
                      f"{'it' if one else 'them'} only where predicted; add rows to measure {'it' if one else 'them'}")
     notes += _overlap_notes(train, test)
     return Splits(train, validation, test, label_map, name, text_col, label_col, notes)
