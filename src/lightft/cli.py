@@ -14,6 +14,7 @@ import warnings
 from pathlib import Path
 
 from lightft.config import EVAL_OPTIONS, PRECISION_CHOICES, TrainConfig, base_type, field_types, flag
+from lightft.data.prepare import LABEL_DEFAULTS, TEXT_DEFAULTS
 from lightft.errors import LightftError, LightftWarning, SharedError, Terminated, first_line
 
 BASE_MODEL_HELP = ("Where the run's base model is now, if it moved since training (adapter runs load their base "
@@ -24,8 +25,10 @@ EVAL_HELP = {
     "max_length": "Truncate texts to this many tokens (default: the run's; 256 for a bare model).",
     "seed": "Seed of a bare model's untrained head, of the --limit-eval subset and of a carved validation split "
             "(default: the run's; 42 for a bare model).",
-    "text_column": "Column holding the text (default: the run's; else 'text', or the only string column).",
-    "label_column": "Column holding the label (default: the run's; else 'label', or the only other column).",
+    "text_column": "Column holding the text (default: the run's; for a bare model, as train detects it: the first "
+                   f"of {', '.join(TEXT_DEFAULTS)}, else the only column of words).",
+    "label_column": "Column holding the label (default: the run's; for a bare model, as train detects it: the first "
+                    f"of {', '.join(LABEL_DEFAULTS)}, else the only other column).",
     "validation_fraction": "Share of train carved out as validation when --split validation is asked of data "
                            "without a validation split (default: the run's; 0.1 for a bare model).",
     "eval_batch_size": "Rows per batch (default: the run's; 64 for a bare model).",

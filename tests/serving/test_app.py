@@ -81,6 +81,10 @@ def test_a_body_that_is_not_json(client):
     r = client.post("/predict", content=b'{"texts": ["a"], "model": "lora"}')  # curl -d without a content type
     assert r.status_code == 422 and r.json()["error"].startswith("the body was sent as no content type; send it as "
                                                                    "JSON, with the header Content-Type: application/json")
+    for body in (b'{"texts": ["caf\xe9"], "model": "lora"}', b"[" * 5000 + b"]" * 5000):  # Latin-1; too deep
+        r = client.post("/predict", content=body, headers={"content-type": "application/json"})
+        assert r.status_code == 400 and r.json()["error"].startswith("the body could not be read: it is not UTF-8, "
+                                                                       "or its JSON is nested too deeply; send UTF-8")
     r = client.get("/nowhere")
     assert r.status_code == 404 and r.json() == {"error": "no endpoint GET /nowhere; this server has POST /predict, "
                                                           "GET /models, GET /health, GET /stats and GET /docs"}

@@ -104,7 +104,8 @@ def create_app(runs, *, device=None, precision: str | None = None, base_model: s
         if exc.status_code == 404:
             return error(404, f"no endpoint {where}; this server has {ENDPOINTS}")
         if exc.status_code == 400 and request.url.path == "/predict":  # starlette could not parse the body
-            return error(400, f"the body is not valid UTF-8 JSON; send JSON like {EXAMPLE}")
+            return error(400, f"the body could not be read: it is not UTF-8, or its JSON is nested too deeply; "
+                              f"send UTF-8 JSON like {EXAMPLE}")
         if exc.status_code == 405:
             return error(405, f"{where} is not allowed; this server has {ENDPOINTS}")
         return error(exc.status_code, f"{where}: {exc.detail}")
