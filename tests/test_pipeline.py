@@ -385,7 +385,8 @@ def test_output_that_cannot_be_created_fails_before_training(fast, tmp_path):
 
 
 def test_evaluate_rejects_options_it_does_not_use(fast):
-    with pytest.raises(LightftError, match=r"evaluate\(\) does not use epochs, output; it takes text_column"):
+    with pytest.raises(LightftError, match=r"evaluate\(\) does not use epochs, output; it takes split, base_model, "
+                                           r"text_column"):
         lightft.evaluate(fast["model"], fast["data"], output="x.json", epochs=3)
 
 
