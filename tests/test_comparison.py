@@ -172,8 +172,9 @@ def test_sigusr1_pauses_a_comparison_of_data_parallel_runs_and_it_resumes(tiny_m
                str(tiny_model_dir), "--data", str(data), "--epochs", "2", "--max-length", "32", "--quiet",
                "--batch-size", "8", "--output", str(tmp_path / "cmp")]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    started = time.monotonic()  # the method's processes start once compare has checked data and model (slow when
-    while not (tmp_path / "cmp" / ".lora.config.yaml").exists() and time.monotonic() - started < 120:  # loaded)
+    # the method's processes start once compare has checked the data and model: slow on a loaded machine
+    started = time.monotonic()
+    while not (tmp_path / "cmp" / ".lora.config.yaml").exists() and time.monotonic() - started < 120:
         time.sleep(0.1)
     time.sleep(3)  # into their training
     assert process.poll() is None, "the comparison ended before it could be paused"
