@@ -149,7 +149,10 @@ def _lora_grads(model, logits_fn, labels):
 def test_lora_grads_match_padded(checkpointing):
     model = lora_bert()
     if checkpointing:  # recomputation runs in backward: it must stay on the packed attention path
-        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        if hasattr(model, "activation_checkpointing_enable"):  # transformers >= 5.25; the old name warns there
+            model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
+        else:
+            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     model.train()  # dropout is 0 in this config, so train mode is deterministic
     seqs = random_sequences(0)
     labels = torch.tensor([0, 1, 2, 1, 0])

@@ -125,6 +125,8 @@ def merged(model) -> nn.Module:
 
     The trained head copies are put in place first: peft's generic unloading (every tuner but LoRA's family) assumes
     a wrapped head has a ``weight`` of its own and fails on composite heads (RoBERTa's dense + out_proj, ModernBERT's).
+    The copy is read from the wrapper itself: what its ``unload_and_optionally_merge_module(merge=False)`` returns
+    changed in peft 0.22 (the untrained original instead of the trained copy).
     """
     from peft.utils.other import ModulesToSaveWrapper
 
@@ -132,7 +134,7 @@ def merged(model) -> nn.Module:
     for name, module in list(inner.named_modules()):
         if isinstance(module, ModulesToSaveWrapper):
             parent, _, child = name.rpartition(".")
-            trained = module.unload_and_optionally_merge_module(merge=False, safe_merge=False, adapter_names=None)
+            trained = module.modules_to_save[module.active_adapters[0]]
             setattr(inner.get_submodule(parent), child, trained)
     return model.merge_and_unload()
 
