@@ -147,6 +147,31 @@ def test_one_step_trains_only_the_method_parameters(arch, method, tmp_path):
         assert type(reloaded) is type(tiny_model(arch))
 
 
+def test_a_merge_that_changes_the_logits_is_refused(tmp_path, monkeypatch):
+    """peft 0.22 changed what unloading a head wrapper returns, and merged runs silently predicted with an untrained
+    head; a merge that changes the model's function now fails loading with one line instead."""
+    from peft.tuners.lora import LoraModel
+
+    m = get_method("lora")
+    model = m.attach(tiny_model("bert"), method_config("lora"))
+    one_step(model)
+    m.save(model, tmp_path)
+    tiny_model("bert").save_pretrained(tmp_path / "base")
+    cfg = method_config("lora", model=str(tmp_path / "base"))
+    merge = LoraModel.merge_and_unload
+
+    def untrained_head(self, *args, **kwargs):  # what peft 0.22 did to lightft's merge
+        plain = merge(self, *args, **kwargs)
+        plain.classifier = tiny_model("bert").classifier
+        return plain
+
+    monkeypatch.setattr(LoraModel, "merge_and_unload", untrained_head)
+    with pytest.raises(LightftError, match=r"^merging the adapter into the base weights changed its logits by up to "
+                                           r"[0-9.e-]+ with peft [0-9.]+.*metrics.json: environment.peft.*merge=False"):
+        m.load(cfg, LABELS, tmp_path)
+    assert m.load(cfg, LABELS, tmp_path, merge=False) is not None  # unmerged, it loads
+
+
 @pytest.mark.parametrize("method,init", [("lora", "gaussian"), ("lora", "orthogonal"), ("lora", "pissa"),
                                          ("lora", "olora"), ("lora", "mica"), ("rslora", "pissa"), ("dora", "olora")])
 def test_lora_initialisations_round_trip(method, init, tmp_path):

@@ -126,17 +126,43 @@ def merged(model) -> nn.Module:
     The trained head copies are put in place first: peft's generic unloading (every tuner but LoRA's family) assumes
     a wrapped head has a ``weight`` of its own and fails on composite heads (RoBERTa's dense + out_proj, ModernBERT's).
     The copy is read from the wrapper itself: what its ``unload_and_optionally_merge_module(merge=False)`` returns
-    changed in peft 0.22 (the untrained original instead of the trained copy).
+    changed in peft 0.22 (the untrained original instead of the trained copy), which silently gave merged runs an
+    untrained head. So the merge is checked: the merged model must give the adapter's logits on a probe batch, or
+    loading fails with one line instead of predicting wrongly.
     """
     from peft.utils.other import ModulesToSaveWrapper
 
     inner = model.get_base_model()
+    probe = _probe_batch(inner)
+    training = model.training
+    with torch.no_grad():
+        expected = model.eval()(**probe).logits
     for name, module in list(inner.named_modules()):
         if isinstance(module, ModulesToSaveWrapper):
             parent, _, child = name.rpartition(".")
             trained = module.modules_to_save[module.active_adapters[0]]
             setattr(inner.get_submodule(parent), child, trained)
-    return model.merge_and_unload()
+    plain = model.merge_and_unload()
+    with torch.no_grad():
+        got = plain(**probe).logits
+    if not torch.allclose(got.float(), expected.float(), rtol=1e-3, atol=1e-3):
+        from peft import __version__ as peft_version
+
+        gap = (got.float() - expected.float()).abs().max().item()
+        raise LightftError(f"merging the adapter into the base weights changed its logits by up to {gap:.3g} with "
+                           f"peft {peft_version}, which lightft does not merge correctly; install the peft version the run "
+                           "was trained with (metrics.json: environment.peft), or load it unmerged with "
+                           "lightft.load(run, merge=False)")
+    return plain.train(training)
+
+
+def _probe_batch(model: nn.Module) -> dict[str, torch.Tensor]:
+    """Two short rows of arbitrary token ids (one padded) on the model's device, to compare two forms of a model."""
+    device = next(model.parameters()).device
+    ids = (torch.arange(16, device=device).view(2, 8) * 7 + 3) % model.config.vocab_size
+    mask = torch.ones_like(ids)
+    mask[1, 5:] = 0
+    return {"input_ids": ids, "attention_mask": mask}
 
 
 def _convert_mutated_init(directory: Path, initial: dict[str, torch.Tensor]) -> None:
