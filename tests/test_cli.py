@@ -668,6 +668,16 @@ def test_predict_file_reads_the_column_the_run_trained_on(fast, tmp_path, capsys
     assert [line.split("\t")[-1] for line in out.strip().splitlines()[1:]] == ["good great film", "awful boring plot"]
     assert lightft.read_texts(new, run=told.path) == ["good great film", "awful boring plot"]
     assert lightft.read_texts(new, "title", run=told.path) == ["first", "second"]  # --text-column still wins
+    # --output keeps the table's other columns, so predictions join back to their rows; its suffix picks the format
+    preds = tmp_path / "preds.csv"
+    code, out, err = run_cli(["predict", str(told.path), "also this", "--file", str(new), "--output", str(preds)], capsys)
+    assert (code, out, err) == (0, f"wrote 3 predictions to {preds}\n", "")
+    table = lightft.read_inputs(preds, "text").columns
+    assert table["title"] == ["", "first", "second"] and set(table["label"]) <= {"neg", "pos"}
+    assert list(table) == ["title", "label", "score", "p(neg)", "p(pos)"]
+    code, _, err = run_cli(["predict", str(told.path), "--file", str(new), "--output", str(tmp_path / "p.json")], capsys)
+    assert code == 2 and err.startswith(f"error: --output {tmp_path / 'p.json'}: predictions are written as JSON Lines")
+    assert not (tmp_path / "p.json").exists()
     with pytest.raises(lightft.LightftError, match="cannot tell which column holds the text; the columns are: title, body"):
         lightft.read_texts(new)  # no run: nothing says which
     detected = tmp_path / "detected"  # a run that found its column by name keeps it in metrics.json

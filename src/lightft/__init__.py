@@ -7,6 +7,7 @@ The Python API mirrors the CLI::
     lightft.evaluate("path/to/encoder", "path/to/data")          # the out-of-the-box baseline
     lightft.load(run.path).predict(["a great film", "a dull film"])
     lightft.load(run.path).predict(lightft.read_texts("reviews.csv"))   # what `predict --file` reads
+    lightft.write_predictions("out.csv", results, lightft.read_inputs("reviews.csv").columns)   # `--output out.csv`
     lightft.compare("baseline,lora,full", model=..., data=...)
     lightft.export(run.path, "models/mine")   # a plain transformers model: transformers.pipeline loads it
     lightft.serve({"sentiment": run.path}, port=8000)   # HTTP, micro-batched (pip install 'lightft[serve]')
@@ -27,13 +28,15 @@ if typing.TYPE_CHECKING:
     from lightft.comparison import Comparison, compare
     from lightft.exporting import export
     from lightft.pipeline import RunResult, evaluate, train
-    from lightft.predict import Predictor, load, read_texts
+    from lightft.prediction_table import write_predictions
+    from lightft.predict import Predictor, load, read_inputs, read_texts
     from lightft.serving.app import serve
 
 __version__ = "0.1.0"
 _LAZY = {"compare": "lightft.comparison", "Comparison": "lightft.comparison", "evaluate": "lightft.pipeline",
          "train": "lightft.pipeline", "RunResult": "lightft.pipeline", "load": "lightft.predict",
-         "Predictor": "lightft.predict", "read_texts": "lightft.predict", "export": "lightft.exporting",
+         "Predictor": "lightft.predict", "read_texts": "lightft.predict", "read_inputs": "lightft.predict",
+         "write_predictions": "lightft.prediction_table", "export": "lightft.exporting",
          "serve": "lightft.serving.app"}
 __all__ = ["LightftError", "TrainConfig", *_LAZY]
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import importlib
-import json
 import os
 import signal
 import sys
@@ -57,6 +56,7 @@ EXAMPLES = {
     "predict": """examples:
   lightft predict runs/imdb-lora-... "A moving, beautifully shot film." "Two hours I will never get back."
   lightft predict runs/imdb-lora-... --file reviews.jsonl --output predictions.jsonl
+  lightft predict runs/imdb-lora-... --file reviews.csv --output predictions.csv  # its other columns kept
   cat reviews.txt | lightft predict runs/imdb-lora-... --file -          # one text per line from stdin
   lightft predict runs/imdb-lora-... --base-model /new/place/of/model "..."  # the base model moved""",
     "serve": """examples:
@@ -206,8 +206,10 @@ def build_parser() -> argparse.ArgumentParser:
                    "or .parquet file (gzipped .jsonl.gz too), or - for standard input (one per line; blank lines are skipped).")
     p.add_argument("--text-column", metavar="NAME", help="Column of --file holding the text (default: the column the run "
                    "trained on when --file has it, else 'text', else the only column of words).")
-    p.add_argument("--output", metavar="FILE", help="Write JSON Lines (text, label, score, probabilities) to FILE "
-                   "instead of a table on stdout.")
+    p.add_argument("--output", metavar="FILE", help="Write the predictions to FILE instead of a table on stdout: "
+                   "CSV, TSV or parquet by its suffix (text, label, score, p(LABEL) per label), else JSON Lines (text, "
+                   "label, score, probabilities). A --file table's other columns (an id, a gold label) come first in "
+                   "each row; one named like a prediction field as input_NAME.")
     p.add_argument("--batch-size", type=int, default=64, metavar="N", help="Texts per batch (default: 64).")
     p.add_argument("--base-model", metavar="PATH_OR_ID", help=BASE_MODEL_HELP)
     p.add_argument("--precision", choices=PRECISION_CHOICES, metavar="P", help="Number format: auto (bf16 where the "
@@ -290,14 +292,18 @@ def methods_text(methods) -> str:
 
 
 def _predict(args) -> None:
-    from lightft.predict import load, read_texts
+    from lightft.prediction_table import check_output_suffix, write_predictions
+    from lightft.predict import load, read_inputs
     from lightft.rundir import check_output_file
 
     if args.output:
         check_output_file(Path(args.output), "--output", inputs={"--file": args.file})
-    texts = list(args.texts)
+        check_output_suffix(args.output)
+    texts, columns = list(args.texts), {}
     if args.file:
-        texts += read_texts(args.file, args.text_column, run=args.run)
+        inputs = read_inputs(args.file, args.text_column, run=args.run)
+        columns = {name: [None] * len(texts) + values for name, values in inputs.columns.items()}
+        texts += inputs.texts
     if not texts and args.file:
         raise LightftError(f"no texts to predict: --file {args.file} holds none (blank lines are skipped)")
     if not texts:
@@ -306,9 +312,7 @@ def _predict(args) -> None:
     results = load(args.run, compile=args.compile, base_model=args.base_model, precision=args.precision).predict(
         texts, batch_size=args.batch_size, quiet=True)
     if args.output:
-        from lightft.rundir import atomic_write_text
-
-        atomic_write_text(Path(args.output), "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in results))
+        write_predictions(args.output, results, columns)
         print(f"wrote {len(results)} prediction{'' if len(results) == 1 else 's'} to {args.output}")
         return
     labels = list(results[0]["probabilities"])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 import warnings
 from pathlib import Path
-from typing import Sequence
+from typing import Any, NamedTuple, Sequence
 
 import numpy as np
 import torch
@@ -161,13 +161,23 @@ def read_texts(path: str | Path, text_column: str | None = None, run: str | Path
     """Texts from a .txt file or standard input ("-"), one per line, or from a .jsonl/.csv/.tsv/.parquet table: its
     ``text_column``, else the column the run directory ``run`` trained on when the table has it (as ``lightft
     predict RUN --file F`` reads F), else 'text' or the only column of words."""
+    return read_inputs(path, text_column, run).texts
+
+
+class Inputs(NamedTuple):
+    texts: list[str]
+    columns: dict[str, list[Any]]  # a table's other columns (an id, a gold label, ...), row by row; {} for text lines
+
+
+def read_inputs(path: str | Path, text_column: str | None = None, run: str | Path | None = None) -> Inputs:
+    """``read_texts`` with the table's other columns, which ``predict --output`` writes beside each prediction."""
     path = Path(path)
     stream = str(path) == "-" or (path.exists() and not path.is_dir() and not path.is_file())  # stdin, <(command)
     if stream and text_column is not None:
         raise LightftError(f"--text-column is for table files, and --file {path} is a stream read one text per line; "
                            "save the table to a file and pass that, or drop --text-column")
     if str(path) == "-":
-        return _lines(sys.stdin.read(), "standard input")
+        return Inputs(_lines(sys.stdin.read(), "standard input"), {})
     if path.is_dir():
         raise LightftError(f"--file {path} is a directory; pass a .txt, .jsonl, .csv, .tsv or .parquet file")
     if stream:
@@ -176,7 +186,7 @@ def read_texts(path: str | Path, text_column: str | None = None, run: str | Path
         if _suffix(path) is not None:
             raise LightftError(f"--file {path} is a pipe named like a table; tables are read from regular files: save "
                                "it to a file first, or send one text per line")
-        return _lines(path.read_text(encoding="utf-8-sig"), str(path))
+        return Inputs(_lines(path.read_text(encoding="utf-8-sig"), str(path)), {})
     if not path.is_file():
         raise LightftError(f"input file {path} not found; pass an existing .txt, .jsonl, .csv, .tsv or .parquet file, "
                            "or - for standard input, with --file")
@@ -185,7 +195,7 @@ def read_texts(path: str | Path, text_column: str | None = None, run: str | Path
             text = path.read_text(encoding="utf-8-sig")
         except UnicodeDecodeError as exc:
             raise LightftError(f"{path} is not UTF-8 text ({exc.reason}); save it as UTF-8") from None
-        return [line for line in text.splitlines() if line.strip()]
+        return Inputs([line for line in text.splitlines() if line.strip()], {})
     from lightft.data.prepare import TEXT_DEFAULTS, _pick_column
     from lightft.data.sources import _suffix, read_table
 
@@ -201,7 +211,7 @@ def read_texts(path: str | Path, text_column: str | None = None, run: str | Path
         if not isinstance(t, str) or not t.strip():
             found = "an empty text" if isinstance(t, str) or t is None else f"{_a(type(t).__name__)}, not a text,"
             raise LightftError(f"row {i + 1} of {path} has {found} in column {column!r}; fill it in or drop the row")
-    return texts
+    return Inputs(texts, {name: list(values) for name, values in table.items() if name != column})
 
 
 def _trained_text_columns(run: str | Path) -> list[str]:

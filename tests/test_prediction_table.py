@@ -1,0 +1,54 @@
+"""predict --output: the file's suffix picks the format, the input's other columns ride along, round-tripped."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from lightft.data.sources import read_table
+from lightft.errors import LightftError
+from lightft.prediction_table import write_predictions
+
+RESULTS = [{"text": "good film", "label": "pos", "score": 0.75, "probabilities": {"neg": 0.25, "pos": 0.75}},
+           {"text": "bad, dull", "label": "neg", "score": 0.5625, "probabilities": {"neg": 0.5625, "pos": 0.4375}}]
+COLUMNS = {"id": [7, 8], "label": ["pos", "pos"], "tags": [["a", "b"], None]}  # a gold label, a list, a gap
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".tsv", ".parquet"])
+def test_tables_are_flat_with_the_input_columns_first(suffix, tmp_path):
+    path = tmp_path / f"preds{suffix}"
+    write_predictions(path, RESULTS, COLUMNS)
+    table = read_table(path)
+    assert list(table) == ["id", "input_label", "tags", "text", "label", "score", "p(neg)", "p(pos)"]
+    assert table["text"] == ["good film", "bad, dull"] and table["label"] == ["pos", "neg"]
+    assert table["input_label"] == ["pos", "pos"]
+    if suffix == ".parquet":  # typed columns
+        assert table["id"] == [7, 8] and table["p(neg)"] == [0.25, 0.5625] and table["tags"] == [["a", "b"], None]
+    else:  # text cells: numbers as written, nothing as empty, lists as JSON
+        assert table["id"] == ["7", "8"] and table["p(neg)"] == ["0.25", "0.5625"] and table["tags"] == ['["a", "b"]', ""]
+    assert [p.name for p in tmp_path.iterdir()] == [path.name]  # written atomically: no temporary file left
+
+
+@pytest.mark.parametrize("name", ["preds.jsonl", "preds.out", "preds"])
+def test_other_names_get_json_lines_as_predict_returns_them(name, tmp_path):
+    write_predictions(tmp_path / name, RESULTS, COLUMNS)
+    rows = [json.loads(line) for line in (tmp_path / name).read_text().splitlines()]
+    assert rows[1] == {"id": 8, "input_label": "pos", "tags": None, **RESULTS[1]}
+    write_predictions(tmp_path / name, RESULTS)  # text lines or arguments: the results as they are
+    assert [json.loads(line) for line in (tmp_path / name).read_text().splitlines()] == RESULTS
+
+
+@pytest.mark.parametrize("name", ["preds.json", "preds.jsonl.gz", "preds.txt"])
+def test_a_suffix_that_promises_another_format_is_refused(name, tmp_path):
+    with pytest.raises(LightftError, match=rf"^--output .*{name}: predictions are written as JSON Lines \(.jsonl\), "
+                                           r"CSV \(.csv\), TSV \(.tsv\) or parquet \(.parquet\), chosen by the suffix"):
+        write_predictions(tmp_path / name, RESULTS)
+    assert not list(tmp_path.iterdir())
+
+
+def test_a_column_parquet_cannot_type_is_one_line(tmp_path):
+    with pytest.raises(LightftError, match=r"^--output .*preds.parquet: an input column mixes kinds of values parquet "
+                                           r"cannot hold in one column \(.*\); write .jsonl or .csv instead$"):
+        write_predictions(tmp_path / "preds.parquet", RESULTS, {"id": [7, "eight"]})
+    assert not list(tmp_path.iterdir())
