@@ -431,3 +431,37 @@ def test_evaluate_names_a_mistyped_keyword_with_a_suggestion(fast):
     with pytest.raises(LightftError, match=r"^evaluate\(\) does not use spilt \(did you mean 'split'\?\); it takes "
                                            r"split, base_model, text_column, "):
         lightft.evaluate(fast["model"], fast["data"], spilt="test")
+
+
+def test_class_weights_balance_the_training_loss(fast, tmp_path):
+    """--class-weights balanced weighs each row's loss by n / (classes x its class's rows): on balanced data every
+    weight is 1 and the run is the unweighted one exactly; on imbalanced data the loss changes, and the data notes
+    say what was done (or suggest it)."""
+    from tests.conftest import synthetic_rows, write_jsonl
+
+    def curve(run):
+        return run.metrics["train"]["loss_curve"]
+
+    plain = lightft.train(method="head", **fast)
+    even = lightft.train(method="head", class_weights="balanced", **{**fast, "output": str(tmp_path / "even")})
+    scores = ("accuracy", "macro_f1", "loss", "per_class")
+    assert curve(even) == curve(plain) and [even.metrics["eval"][k] for k in scores] == \
+        [plain.metrics["eval"][k] for k in scores]
+    assert "--class-weights balanced: each class's training rows weigh 'neg' 1, 'pos' 1" in even.metrics["data"]["notes"]
+    assert yaml.safe_load((even.path / "config.yaml").read_text())["class_weights"] == "balanced"
+
+    rows = synthetic_rows(240, seed=5)
+    data = tmp_path / "skewed"
+    write_jsonl(data / "train.jsonl", [r for r in rows if r["label"] == "neg"] + [r for r in rows if r["label"] == "pos"][:11])
+    write_jsonl(data / "test.jsonl", synthetic_rows(40, seed=2))
+    skewed = {**fast, "data": str(data)}
+    left = lightft.train(method="head", **{**skewed, "output": str(tmp_path / "left")})
+    notes = left.metrics["data"]["notes"]
+    assert "the training classes are imbalanced: 'pos' has 10 rows, 'neg' 108; --class-weights balanced makes each " \
+           "class count alike in the loss" in notes, notes
+    weighted = lightft.train(method="head", class_weights="balanced", **{**skewed, "output": str(tmp_path / "weighted")})
+    assert "--class-weights balanced: each class's training rows weigh 'neg' 0.546, 'pos' 5.9" in \
+        weighted.metrics["data"]["notes"]
+    assert curve(weighted) != curve(left)
+    with pytest.raises(LightftError, match=r"--class-weights must be one of none, balanced, got 'auto'"):
+        lightft.train(method="head", class_weights="auto", **fast)

@@ -16,6 +16,7 @@ import yaml
 from lightft.errors import LightftError, did_you_mean
 
 SELECT_CHOICES = ("macro_f1", "accuracy")
+CLASS_WEIGHT_CHOICES = ("none", "balanced")
 PRECISION_CHOICES = ("auto", "bf16", "fp32")
 # The TrainConfig fields evaluating reads: `lightft eval`'s flags and `lightft.evaluate`'s keywords.
 EVAL_OPTIONS = ("text_column", "label_column", "validation_fraction", "limit_eval", "max_length", "eval_batch_size",
@@ -89,6 +90,10 @@ class TrainConfig:
     max_grad_norm: float = _opt(1.0, "Clip the gradient norm to this value (0 disables clipping).", metavar="N")
     select: Literal["macro_f1", "accuracy"] = _opt("macro_f1", "Validation metric that picks the best epoch.",
                                                    metavar="METRIC")
+    class_weights: Literal["none", "balanced"] = _opt(
+        "none", "Weigh the training loss by class: balanced gives each class n / (classes x its training rows), so a "
+        "rare class counts as much as a common one (imbalanced data: spam, fraud, rare intents); none weighs every "
+        "row alike. Validation and test losses stay unweighted.", metavar="MODE")
     patience: int | None = _opt(None, "Stop after N epochs without a better validation score (default: never).",
                                 metavar="N")
     max_tokens: int | None = _opt(None, "Size batches by tokens instead of rows: each batch holds at most N padded "
@@ -195,6 +200,9 @@ class TrainConfig:
                 problems.append(f"--{flag(name)} must be >= 0 (0 turns it off), got {getattr(self, name)!r}")
         if self.select not in SELECT_CHOICES:
             problems.append(f"--select must be one of {', '.join(SELECT_CHOICES)}, got {self.select!r}")
+        if self.class_weights not in CLASS_WEIGHT_CHOICES:
+            problems.append(f"--class-weights must be one of {', '.join(CLASS_WEIGHT_CHOICES)}, got "
+                            f"{self.class_weights!r}")
         if self.unpadded not in ("auto", "on", "off"):
             problems.append(f"--unpadded must be one of auto, on, off, got {self.unpadded!r}")
         if self.max_tokens is not None and self.max_tokens < self.max_length:

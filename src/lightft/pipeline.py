@@ -12,6 +12,7 @@ import os
 import platform
 import time
 import warnings
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -23,6 +24,7 @@ from lightft import pause, rundir
 from lightft.config import EVAL_OPTIONS, TrainConfig, flag
 from lightft.data import prepare_splits
 from lightft.data.batching import TokenizedDataset
+from lightft.data.labels import balanced_weights
 from lightft.data.tokenize import check_room_for_text, cut_note, mostly_cut, tokenize
 from lightft.errors import LightftError, LightftWarning, SharedError, did_you_mean, warn_user
 from lightft.evaluation import evaluate_split
@@ -46,6 +48,9 @@ from lightft.runtime import (
 from lightft.training import Hyper, checkpoint, fit
 from lightft.training.checkpoint import Checkpoint, Snapshot, StateLocked
 from lightft.training.loop import Diverged, restore
+
+
+IMBALANCE = 10  # the largest training class this many times the smallest: a data note suggests --class-weights
 
 
 @dataclass
@@ -404,7 +409,8 @@ def _train(cfg: TrainConfig, method, output: Path, session: Session, fingerprint
     hp = Hyper(lr=cfg.lr, epochs=cfg.epochs, batch_size=cfg.batch_size, grad_accum=cfg.grad_accum,
                weight_decay=cfg.weight_decay, warmup_ratio=cfg.warmup_ratio, max_grad_norm=cfg.max_grad_norm,
                select=cfg.select, patience=cfg.patience, seed=cfg.seed, max_tokens=cfg.max_tokens,
-               group_by_length=cfg.group_by_length)
+               group_by_length=cfg.group_by_length,
+               class_weights=_class_weights(cfg, session.splits))
     forward = session.forward_for(model, training=True)
     try:
         try:
@@ -504,6 +510,22 @@ def _warn_unused_method_flags(method, typed: dict) -> None:
         if ignored:
             warnings.warn(f"{' and '.join(ignored)} not used with --max-tokens {typed['max_tokens']}: batches are "
                           "sized by tokens, rows of similar length grouped", LightftWarning, stacklevel=3)
+
+
+def _class_weights(cfg: TrainConfig, splits) -> tuple[float, ...] | None:
+    """The loss weights --class-weights asks for, with a data note on them, or on a strong imbalance left as it is."""
+    labels, names = splits.train.labels, splits.labels.names
+    counts = Counter(labels)
+    if cfg.class_weights == "balanced":
+        weights = tuple(balanced_weights(labels, len(names)))
+        splits.notes.append("--class-weights balanced: each class's training rows weigh " +
+                            ", ".join(f"{name!r} {w:.3g}" for name, w in zip(names, weights)))
+        return weights
+    (common, most), (rare, least) = counts.most_common()[0], counts.most_common()[-1]
+    if most >= IMBALANCE * least:
+        splits.notes.append(f"the training classes are imbalanced: {names[rare]!r} has {least:,} rows, {names[common]!r} "
+                            f"{most:,}; --class-weights balanced makes each class count alike in the loss")
+    return None
 
 
 def _check_head_trains(model, head: list[str], method: str) -> None:

@@ -10,6 +10,15 @@ from lightft.errors import LightftError
 from lightft.rundir import read_json, write_json
 
 
+def balanced_weights(labels: Sequence[int], num_classes: int) -> list[float]:
+    """``--class-weights balanced``: n / (classes x rows of the class), as scikit-learn's "balanced"; the weights
+    average 1 over the rows, so the loss keeps its scale (and the learning rate its meaning)."""
+    counts = [0] * num_classes
+    for label in labels:
+        counts[label] += 1
+    return [len(labels) / (num_classes * max(count, 1)) for count in counts]
+
+
 @dataclass(frozen=True)
 class LabelMap:
     """Labels in id order: ``names[i]`` is the label of class id ``i``."""

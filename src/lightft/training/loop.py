@@ -54,6 +54,7 @@ class Hyper:
     seed: int = 42
     max_tokens: int | None = None
     group_by_length: bool = False
+    class_weights: tuple[float, ...] | None = None  # per class id, multiplying each row's training loss
 
 
 @dataclass
@@ -194,6 +195,7 @@ def _train_epoch(step: _Step, loader: DataLoader, denominators: list[float], sta
     trained = [p for p in model.parameters() if p.requires_grad]
     graphs = uses_cuda_graphs(step.forward.compile)
     optimizer = _bare_optimizer(step.optimizer, accelerator)
+    weight = None if hp.class_weights is None else torch.tensor(hp.class_weights, dtype=torch.float32, device=device)
     for batch in loader:
         if rng is not None:
             set_rng_state(rng)
@@ -201,7 +203,7 @@ def _train_epoch(step: _Step, loader: DataLoader, denominators: list[float], sta
         with accelerator.accumulate(model):
             with accelerator.autocast():
                 logits = model(batch) if packed_module else step.forward.logits(model, batch)
-            loss_sum = F.cross_entropy(logits.float(), batch["labels"], reduction="sum")
+            loss_sum = F.cross_entropy(logits.float(), batch["labels"], weight=weight, reduction="sum")
             scaled = loss_sum * (hp.grad_accum / denominators[done // hp.grad_accum])
             extra = step.hooks.extra_loss(model)
             accelerator.backward(scaled if extra is None else scaled + extra)
