@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import warnings
 from pathlib import Path
 
@@ -449,6 +450,8 @@ def test_class_weights_balance_the_training_loss(fast, tmp_path):
         [plain.metrics["eval"][k] for k in scores]
     assert "--class-weights balanced: each class's training rows weigh 'neg' 1, 'pos' 1" in even.metrics["data"]["notes"]
     assert yaml.safe_load((even.path / "config.yaml").read_text())["class_weights"] == "balanced"
+    assert re.search(r"seed 42, precision auto( \(\w+\))?, class weights balanced\.", (even.path / "report.md").read_text())
+    assert "class weights" not in (plain.path / "report.md").read_text()
 
     rows = synthetic_rows(240, seed=5)
     data = tmp_path / "skewed"

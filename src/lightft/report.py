@@ -65,6 +65,8 @@ def settings_line(config: dict, precision_used: str | None = None, *, per_method
     parts += [f"{name.replace('_', '-')} {config[name]:g}" if isinstance(config[name], float) else
               f"{name.replace('_', '-')} {config[name]}" for name in options if config.get(name) is not None]
     parts += [f"{name.replace('_', '-')} {config[name]:,}" for name in ("limit_train", "limit_eval") if config.get(name)]
+    if config.get("class_weights", "none") != "none":
+        parts.append(f"class weights {config['class_weights']}")
     return ", ".join(parts) + "."
 
 
