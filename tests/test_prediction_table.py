@@ -8,7 +8,7 @@ import pytest
 
 from lightft.data.sources import read_table
 from lightft.errors import LightftError
-from lightft.prediction_table import write_predictions
+from lightft.prediction_table import check_columns, write_predictions
 
 RESULTS = [{"text": "good film", "label": "pos", "score": 0.75, "probabilities": {"neg": 0.25, "pos": 0.75}},
            {"text": "bad, dull", "label": "neg", "score": 0.5625, "probabilities": {"neg": 0.5625, "pos": 0.4375}}]
@@ -48,7 +48,21 @@ def test_a_suffix_that_promises_another_format_is_refused(name, tmp_path):
 
 
 def test_a_column_parquet_cannot_type_is_one_line(tmp_path):
-    with pytest.raises(LightftError, match=r"^--output .*preds.parquet: an input column mixes kinds of values parquet "
-                                           r"cannot hold in one column \(.*\); write .jsonl or .csv instead$"):
-        write_predictions(tmp_path / "preds.parquet", RESULTS, {"id": [7, "eight"]})
+    for values in ([7, "eight"], [2**64, 1], [{}, {}]):  # mixed kinds, beyond 64 bits, an empty struct
+        with pytest.raises(LightftError, match=r"^--output .*preds.parquet: an input column holds values parquet "
+                                               r"cannot hold in one column \(.*\); write .jsonl or .csv instead$"):
+            check_columns(tmp_path / "preds.parquet", {"id": values})  # predict checks before predicting
+        with pytest.raises(LightftError, match=r"parquet cannot hold"):
+            write_predictions(tmp_path / "preds.parquet", RESULTS, {"id": values})
+    check_columns(tmp_path / "preds.csv", {"id": [7, "eight"]})  # text formats take anything
     assert not list(tmp_path.iterdir())
+
+
+def test_renamed_columns_never_overwrite_another_and_lengths_must_match(tmp_path):
+    """An earlier --output file fed back in holds both label and input_label: neither is lost."""
+    path = tmp_path / "again.jsonl"
+    write_predictions(path, RESULTS[:1], {"input_label": ["gold"], "label": ["pos"], "score": [float("nan")]})
+    assert json.loads(path.read_text()) == {"input_label": "gold", "input_input_label": "pos", "input_score": None,
+                                            **RESULTS[0]}
+    with pytest.raises(LightftError, match=r"^column 'id' has 1 values for 2 predictions; pass one value per predicted"):
+        write_predictions(path, RESULTS, {"id": [1]})

@@ -292,7 +292,7 @@ def methods_text(methods) -> str:
 
 
 def _predict(args) -> None:
-    from lightft.prediction_table import check_output_suffix, write_predictions
+    from lightft.prediction_table import check_columns, check_output_suffix, write_predictions
     from lightft.predict import load, read_inputs
     from lightft.rundir import check_output_file
 
@@ -304,6 +304,8 @@ def _predict(args) -> None:
         inputs = read_inputs(args.file, args.text_column, run=args.run)
         columns = {name: [None] * len(texts) + values for name, values in inputs.columns.items()}
         texts += inputs.texts
+        if args.output:
+            check_columns(args.output, columns)
     if not texts and args.file:
         raise LightftError(f"no texts to predict: --file {args.file} holds none (blank lines are skipped)")
     if not texts:

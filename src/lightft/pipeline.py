@@ -519,7 +519,7 @@ def _class_weights(cfg: TrainConfig, splits) -> tuple[float, ...] | None:
     if cfg.class_weights == "balanced":
         weights = tuple(balanced_weights(labels, len(names)))
         splits.notes.append("--class-weights balanced: each class's training rows weigh " +
-                            ", ".join(f"{name!r} {w:.3g}" for name, w in zip(names, weights)))
+                            ", ".join(f"{name!r} {w:.3g}" for name, w in zip(names, weights) if w))
         return weights
     (common, most), (rare, least) = counts.most_common()[0], counts.most_common()[-1]
     if most >= IMBALANCE * least:

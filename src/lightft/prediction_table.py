@@ -11,10 +11,11 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 from pathlib import Path
 from typing import Any, Sequence
 
-from lightft.errors import LightftError
+from lightft.errors import LightftError, first_line
 from lightft.rundir import atomic_write_bytes
 
 TABLES = {".csv": ",", ".tsv": "\t", ".parquet": None}  # suffix -> delimiter (None: parquet)
@@ -30,19 +31,25 @@ def check_output_suffix(path: str | Path) -> None:
                            "with one of those suffixes")
 
 
+def check_columns(path: str | Path, columns: dict[str, list[Any]]) -> None:
+    """Refuse, before predicting, input columns that ``path``'s format cannot hold (parquet types each column)."""
+    if Path(path).suffix.lower() == ".parquet" and columns:
+        _parquet([dict(zip(columns, row)) for row in zip(*columns.values())], list(columns), Path(path))
+
+
 def write_predictions(path: str | Path, results: Sequence[dict], columns: dict[str, list[Any]] | None = None) -> None:
     """Write ``Predictor.predict``'s results (with the input's other ``columns``, row by row) to ``path``, atomically,
     in the format its suffix names."""
     path = Path(path)
     check_output_suffix(path)
-    kept = {(f"input_{name}" if _taken(name, results) else name): values for name, values in (columns or {}).items()}
+    labels = list(results[0]["probabilities"]) if results else []
+    kept = _kept(columns or {}, len(results), ("text", "label", "score", "probabilities", *[f"p({lb})" for lb in labels]))
     suffix = path.suffix.lower()
     if suffix not in TABLES:
         lines = (json.dumps({**{k: v[i] for k, v in kept.items()}, **r}, ensure_ascii=False, default=str) + "\n"
                  for i, r in enumerate(results))
         atomic_write_bytes(path, "".join(lines).encode("utf-8"))
         return
-    labels = list(results[0]["probabilities"]) if results else []
     rows = [{**{k: v[i] for k, v in kept.items()}, "text": r["text"], "label": r["label"], "score": r["score"],
              **{f"p({lb})": r["probabilities"][lb] for lb in labels}} for i, r in enumerate(results)]
     header = [*kept, "text", "label", "score", *[f"p({lb})" for lb in labels]]
@@ -56,9 +63,20 @@ def write_predictions(path: str | Path, results: Sequence[dict], columns: dict[s
     atomic_write_bytes(path, buffer.getvalue().encode("utf-8"))
 
 
-def _taken(name: str, results: Sequence[dict]) -> bool:
-    labels = results[0]["probabilities"] if results else {}
-    return name in ("text", "label", "score", "probabilities") or name in {f"p({lb})" for lb in labels}
+def _kept(columns: dict[str, list[Any]], rows: int, fields: Sequence[str]) -> dict[str, list[Any]]:
+    """The input columns under the names they are written with: ``input_NAME`` where a prediction field takes NAME
+    (``input_input_NAME`` where the input has that too, and so on); NaN read as nothing (JSON has no NaN)."""
+    taken, kept = {*fields, *columns}, {}
+    for name, values in columns.items():
+        if len(values) != rows:
+            raise LightftError(f"column {name!r} has {len(values):,} values for {rows:,} predictions; pass one value "
+                               "per predicted text")
+        if name in fields:
+            while name in taken:
+                name = f"input_{name}"
+            taken.add(name)
+        kept[name] = [None if isinstance(v, float) and math.isnan(v) else v for v in values]
+    return kept
 
 
 def _cell(value: Any) -> Any:
@@ -72,11 +90,10 @@ def _parquet(rows: list[dict], header: list[str], path: Path) -> bytes:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    try:
-        table = pa.Table.from_pylist(rows, schema=None).select(header)
-    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
-        raise LightftError(f"--output {path}: an input column mixes kinds of values parquet cannot hold in one column "
-                           f"({str(exc).splitlines()[0]}); write .jsonl or .csv instead") from None
     buffer = io.BytesIO()
-    pq.write_table(table, buffer)
+    try:
+        pq.write_table(pa.Table.from_pylist(rows).select(header), buffer)
+    except Exception as exc:  # pyarrow's own error types, OverflowError for integers beyond 64 bits, ...
+        raise LightftError(f"--output {path}: an input column holds values parquet cannot hold in one column "
+                           f"({first_line(exc)}); write .jsonl or .csv instead") from None
     return buffer.getvalue()

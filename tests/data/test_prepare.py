@@ -31,6 +31,21 @@ def test_limits_take_seeded_random_subsets(tmp_path):
     assert prepare_splits(str(tmp_path), limit_train=50, seed=2).train.texts != s.train.texts
 
 
+def test_a_class_the_training_subset_lost_is_noted_and_weighs_nothing(tmp_path):
+    from lightft.data.labels import balanced_weights
+
+    rows = synthetic_rows(200, seed=0, classes=("neg", "pos")) + synthetic_rows(2, seed=1, classes=("meh",))
+    write_jsonl(tmp_path / "train.jsonl", rows)
+    write_jsonl(tmp_path / "test.jsonl", synthetic_rows(30, seed=2, classes=("neg", "pos", "meh")))
+    s = prepare_splits(str(tmp_path), limit_train=20, seed=1)
+    assert s.labels.names == ("meh", "neg", "pos") and 0 not in s.train.labels
+    assert "'meh' has no training rows in the --limit-train 20 subset: the model cannot learn it; raise " \
+           "--limit-train or add rows" in s.notes
+    weights = balanced_weights(s.train.labels, 3)  # over the classes present: the rows still average 1
+    assert weights[0] == 0 and sum(weights[y] for y in s.train.labels) == pytest.approx(len(s.train))
+    assert not any("no training rows" in n for n in prepare_splits(str(tmp_path), seed=1).notes)
+
+
 def test_integer_labels_keep_their_ids_and_csv_digits_become_ints(tmp_path):
     (tmp_path / "train.csv").write_text("text,label\n" + "".join(f"t{i},{i % 3}\n" for i in range(30)))
     s = prepare_splits(str(tmp_path / "train.csv"))

@@ -103,6 +103,15 @@ def test_a_one_column_table_whose_texts_hold_a_separator_is_read_as_it_is(tmp_pa
     assert read_table(tmp_path / "y.csv") == {"review;text": ["great film"]}
 
 
+def test_a_row_with_an_unquoted_separator_is_refused_instead_of_cut(tmp_path):
+    (tmp_path / "x.csv").write_text('text,label\n"good, fun",pos\ngood, fun,pos\n')
+    with pytest.raises(LightftError, match=r"^.*x\.csv row 2 has 3 fields for the header's 2: a text holding a comma "
+                                           r"must be quoted, e.g. \"good, fun\"; quote it"):
+        read_table(tmp_path / "x.csv")
+    (tmp_path / "y.tsv").write_text("text\tlabel\ngood fun\tpos\t\n")  # a trailing separator: read as it is
+    assert read_table(tmp_path / "y.tsv") == {"text": ["good fun"], "label": ["pos"]}
+
+
 def test_long_csv_fields_byte_order_marks_json_arrays_and_empty_parquet(tmp_path):
     long_text = "word " * 40_000  # 200 KB, over the csv module's default field limit
     path = tmp_path / "big.csv"

@@ -11,12 +11,14 @@ from lightft.rundir import read_json, write_json
 
 
 def balanced_weights(labels: Sequence[int], num_classes: int) -> list[float]:
-    """``--class-weights balanced``: n / (classes x rows of the class), as scikit-learn's "balanced"; the weights
-    average 1 over the rows, so the loss keeps its scale (and the learning rate its meaning)."""
+    """``--class-weights balanced``: n / (classes x rows of the class), as scikit-learn's "balanced", counting the
+    classes that have rows (a class without any weighs 0: it is never in the loss); the weights average 1 over the
+    rows, so the loss keeps its scale (and the learning rate its meaning)."""
     counts = [0] * num_classes
     for label in labels:
         counts[label] += 1
-    return [len(labels) / (num_classes * max(count, 1)) for count in counts]
+    present = sum(1 for count in counts if count)
+    return [len(labels) / (present * count) if count else 0.0 for count in counts]
 
 
 @dataclass(frozen=True)

@@ -319,6 +319,12 @@ def prepare_splits(
         notes.append(f"{len(untested)} class{'' if one else 'es'} ({listed}) {'has' if one else 'have'} no {scored} "
                      f"rows: {'its' if one else 'their'} per-class scores show support 0, and macro-F1 counts "
                      f"{'it' if one else 'them'} only where predicted; add rows to measure {'it' if one else 'them'}")
+    untrained = sorted(set(range(len(label_map))) - set(train.labels))
+    if untrained and not trained_map:  # --limit-train's random subset can leave a rare class out
+        listed = ", ".join(repr(label_map.names[i]) for i in untrained[:5]) + (", ..." if len(untrained) > 5 else "")
+        notes.append(f"{listed} {'has' if len(untrained) == 1 else 'have'} no training rows"
+                     f"{f' in the --limit-train {limit_train} subset' if limit_train else ''}: the model cannot learn "
+                     f"{'it' if len(untrained) == 1 else 'them'}; raise --limit-train or add rows")
     notes += _overlap_notes(train, test)
     return Splits(train, validation, test, label_map, name, text_col, label_col, notes)
 

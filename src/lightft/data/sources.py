@@ -114,6 +114,7 @@ def _read_rows(path: Path, suffix: str) -> list[dict[str, Any]] | Table:
                                    "columns, e.g. text,label")
             rows = list(reader)
             _check_delimiter(path, reader.fieldnames or [], rows, delimiter)
+            _check_extra_fields(path, reader.fieldnames or [], rows, delimiter)
     return rows
 
 
@@ -133,6 +134,18 @@ def _check_delimiter(path: Path, header: list[str], rows: list[dict[str, Any]], 
                 "save it with commas as .csv (or with tabs as .tsv)"
             raise LightftError(f"{path} is {name}-separated (its header {header[0]!r} is one column when split at "
                                f"{_SEPARATORS[delimiter]}s); {fix}")
+
+
+def _check_extra_fields(path: Path, header: list[str], rows: list[dict[str, Any]], delimiter: str) -> None:
+    """A row with more fields than the header (csv.DictReader keeps them under the key None) is a text holding the
+    separator unquoted: read as it is, the text would be cut there. Empty extra fields (a trailing separator) are
+    dropped."""
+    for number, row in enumerate(rows, 1):
+        extra = row.pop(None, None)
+        if extra and any(field.strip() for field in extra):
+            raise LightftError(f"{path} row {number} has {len(header) + len(extra)} fields for the header's "
+                               f"{len(header)}: a text holding a {_SEPARATORS[delimiter]} must be quoted, e.g. "
+                               f"{chr(34)}good{delimiter} fun{chr(34)}; quote it (spreadsheets and csv writers do)")
 
 
 def _split_files(directory: Path) -> dict[str, Path]:

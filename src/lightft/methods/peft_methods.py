@@ -151,7 +151,7 @@ def merged(model) -> nn.Module:
         gap = (got.float() - expected.float()).abs().max().item()
         raise LightftError(f"merging the adapter into the base weights changed its logits by up to {gap:.3g} with "
                            f"peft {peft_version}, which lightft does not merge correctly; install the peft version the run "
-                           "was trained with (metrics.json: environment.peft), or load it unmerged with "
+                           "was trained with (metrics.json: environment.peft), or, in Python, load it unmerged with "
                            "lightft.load(run, merge=False)")
     return plain.train(training)
 
