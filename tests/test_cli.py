@@ -713,3 +713,20 @@ def test_a_run_finished_early_by_an_interrupt_exits_with_the_interrupts_status(t
     assert code == (143 if terminated else 130), err
     assert "warning: interrupted in epoch 2: finishing with epoch 1" in err and f"run directory: {fast['output']}" in out
     assert (Path(fast["output"]) / "metrics.json").is_file()
+
+
+def test_predict_shows_progress_for_a_file_only(fast, tmp_path, capsys, monkeypatch):
+    """A --file can hold 25,000 reviews (minutes on a CPU): its tokenizing and predicting show progress on stderr
+    (plain lines here, where stderr is not a terminal); texts given as arguments, and --quiet, show none."""
+    import lightft
+
+    run = lightft.train(method="head", **fast)
+    texts = tmp_path / "texts.txt"
+    texts.write_text("good great film\nawful boring\n")
+    monkeypatch.delenv("TQDM_DISABLE")
+    code, _, err = run_cli(["predict", str(run.path), "--file", str(texts)], capsys)
+    assert code == 0 and [line.split(":")[0] for line in err.splitlines()] == ["tokenizing"] * 2 + ["predicting"] * 2
+    assert err.splitlines()[-1].startswith("predicting: 100%|##########| 2/2")
+    for argv in (["good film"], ["--file", str(texts), "--quiet"]):
+        code, out, err = run_cli(["predict", str(run.path), *argv], capsys)
+        assert (code, err) == (0, "") and out.startswith("label\tscore")
