@@ -675,6 +675,8 @@ def test_predict_file_reads_the_column_the_run_trained_on(fast, tmp_path, capsys
     table = lightft.read_inputs(preds, "text").columns
     assert table["title"] == ["", "first", "second"] and set(table["label"]) <= {"neg", "pos"}
     assert list(table) == ["title", "label", "score", "p(neg)", "p(pos)"]
+    code, out, err = run_cli(["predict", str(told.path), "--file", str(new), "--output", "-"], capsys)
+    assert code == 0 and [json.loads(line)["title"] for line in out.splitlines()] == ["first", "second"]
     code, _, err = run_cli(["predict", str(told.path), "--file", str(new), "--output", str(tmp_path / "p.json")], capsys)
     assert code == 2 and err.startswith(f"error: --output {tmp_path / 'p.json'}: predictions are written as JSON Lines")
     assert not (tmp_path / "p.json").exists()

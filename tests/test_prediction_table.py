@@ -30,19 +30,42 @@ def test_tables_are_flat_with_the_input_columns_first(suffix, tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == [path.name]  # written atomically: no temporary file left
 
 
-@pytest.mark.parametrize("name", ["preds.jsonl", "preds.out", "preds"])
-def test_other_names_get_json_lines_as_predict_returns_them(name, tmp_path):
-    write_predictions(tmp_path / name, RESULTS, COLUMNS)
-    rows = [json.loads(line) for line in (tmp_path / name).read_text().splitlines()]
+def test_jsonl_gets_the_results_as_predict_returns_them_and_dash_is_standard_output(tmp_path, capsys):
+    path = tmp_path / "preds.jsonl"
+    write_predictions(path, RESULTS, COLUMNS)
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
     assert rows[1] == {"id": 8, "input_label": "pos", "tags": None, **RESULTS[1]}
-    write_predictions(tmp_path / name, RESULTS)  # text lines or arguments: the results as they are
-    assert [json.loads(line) for line in (tmp_path / name).read_text().splitlines()] == RESULTS
+    write_predictions(path, RESULTS)  # text lines or arguments: the results as they are
+    assert [json.loads(line) for line in path.read_text().splitlines()] == RESULTS
+    write_predictions("-", RESULTS)
+    assert [json.loads(line) for line in capsys.readouterr().out.splitlines()] == RESULTS
+    assert [p.name for p in tmp_path.iterdir()] == ["preds.jsonl"]
 
 
-@pytest.mark.parametrize("name", ["preds.json", "preds.jsonl.gz", "preds.txt"])
+def test_links_pipes_and_devices_are_written_through_not_replaced(tmp_path):
+    import os
+    import threading
+
+    target = tmp_path / "real.csv"
+    target.write_text("old\n")
+    (tmp_path / "link.csv").symlink_to(target)
+    write_predictions(tmp_path / "link.csv", RESULTS)
+    assert (tmp_path / "link.csv").is_symlink() and target.read_text().startswith("text,label,score")
+    fifo = tmp_path / "pipe.jsonl"
+    os.mkfifo(fifo)
+    got = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_text()))
+    reader.start()
+    write_predictions(fifo, RESULTS)
+    reader.join(timeout=30)
+    assert [json.loads(line) for line in got[0].splitlines()] == RESULTS and fifo.is_fifo()
+
+
+@pytest.mark.parametrize("name", ["preds.json", "preds.jsonl.gz", "preds.txt", "preds.xlsx", "preds.pq", "preds"])
 def test_a_suffix_that_promises_another_format_is_refused(name, tmp_path):
     with pytest.raises(LightftError, match=rf"^--output .*{name}: predictions are written as JSON Lines \(.jsonl\), "
-                                           r"CSV \(.csv\), TSV \(.tsv\) or parquet \(.parquet\), chosen by the suffix"):
+                                           r"CSV \(.csv\), TSV \(.tsv\) or parquet \(.parquet\), chosen by the suffix, "
+                                           r"and (\.\w+ is none of them|it has no suffix); name the file .* or pass - "):
         write_predictions(tmp_path / name, RESULTS)
     assert not list(tmp_path.iterdir())
 

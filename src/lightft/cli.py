@@ -207,8 +207,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--text-column", metavar="NAME", help="Column of --file holding the text (default: the column the run "
                    "trained on when --file has it, else 'text', else the only column of words).")
     p.add_argument("--output", metavar="FILE", help="Write the predictions to FILE instead of a table on stdout: "
-                   "CSV, TSV or parquet by its suffix (text, label, score, p(LABEL) per label), else JSON Lines (text, "
-                   "label, score, probabilities). A --file table's other columns (an id, a gold label) come first in "
+                   "CSV (.csv), TSV (.tsv) or parquet (.parquet): text, label, score, p(LABEL) per label; or JSON Lines "
+                   "(.jsonl, or - for standard output): text, label, score, probabilities. A --file table's other columns (an id, a gold label) come first in "
                    "each row; one named like a prediction field as input_NAME.")
     p.add_argument("--batch-size", type=int, default=64, metavar="N", help="Texts per batch (default: 64).")
     p.add_argument("--quiet", action="store_true", help="No progress bars. They show on stderr while a --file is "
@@ -299,8 +299,10 @@ def _predict(args) -> None:
     from lightft.predict import load, read_inputs
     from lightft.rundir import check_output_file
 
-    if args.output:
+    to_stdout = args.output == "-"
+    if args.output and not to_stdout:
         check_output_file(Path(args.output), "--output", inputs={"--file": args.file})
+    if args.output:
         check_output_suffix(args.output)
     texts, columns = list(args.texts), {}
     if args.file:
@@ -318,7 +320,8 @@ def _predict(args) -> None:
         texts, batch_size=args.batch_size, quiet=args.quiet or not args.file)
     if args.output:
         write_predictions(args.output, results, columns)
-        print(f"wrote {len(results)} prediction{'' if len(results) == 1 else 's'} to {args.output}")
+        if not to_stdout:
+            print(f"wrote {len(results)} prediction{'' if len(results) == 1 else 's'} to {args.output}")
         return
     labels = list(results[0]["probabilities"])
     print("\t".join(["label", "score", *[f"p({lb})" for lb in labels], "text"]))

@@ -1,7 +1,8 @@
 """What ``lightft predict --output FILE`` writes: one row per text, in the format FILE's suffix names.
 
-``.csv``, ``.tsv`` and ``.parquet`` get a flat table (``text``, ``label``, ``score``, then ``p(LABEL)`` per label);
-any other name JSON Lines (``text``, ``label``, ``score``, ``probabilities``), as ``Predictor.predict`` returns them.
+``.csv``, ``.tsv`` and ``.parquet`` get a flat table (``text``, ``label``, ``score``, then ``p(LABEL)`` per label),
+``.jsonl`` and ``-`` (standard output) JSON Lines (``text``, ``label``, ``score``, ``probabilities``), as
+``Predictor.predict`` returns them; other names are refused.
 Columns of the input table other than its text (an id, a gold label, ...) come first in each row, so predictions join
 back to their source; one whose name a prediction field takes is kept as ``input_NAME``.
 """
@@ -12,6 +13,7 @@ import csv
 import io
 import json
 import math
+import sys
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -19,16 +21,17 @@ from lightft.errors import LightftError, first_line
 from lightft.rundir import atomic_write_bytes
 
 TABLES = {".csv": ",", ".tsv": "\t", ".parquet": None}  # suffix -> delimiter (None: parquet)
-MISLEADING = (".json", ".gz", ".txt")  # suffixes whose readers would not take JSON Lines
+STDOUT = "-"
 
 
 def check_output_suffix(path: str | Path) -> None:
-    """Refuse, before any work, a file name that promises a format predict does not write."""
+    """Refuse, before any work, a file name that names no format predict writes."""
     suffix = Path(path).suffix.lower()
-    if suffix in MISLEADING:
+    if str(path) != STDOUT and suffix not in (".jsonl", *TABLES):
+        found = f"{suffix} is none of them" if suffix else "it has no suffix"
         raise LightftError(f"--output {path}: predictions are written as JSON Lines (.jsonl), CSV (.csv), TSV (.tsv) "
-                           f"or parquet (.parquet), chosen by the suffix, and {suffix} is none of them; name the file "
-                           "with one of those suffixes")
+                           f"or parquet (.parquet), chosen by the suffix, and {found}; name the file with one of those "
+                           "suffixes, or pass - for JSON Lines on standard output")
 
 
 def check_columns(path: str | Path, columns: dict[str, list[Any]]) -> None:
@@ -46,9 +49,13 @@ def write_predictions(path: str | Path, results: Sequence[dict], columns: dict[s
     kept = _kept(columns or {}, len(results), ("text", "label", "score", "probabilities", *[f"p({lb})" for lb in labels]))
     suffix = path.suffix.lower()
     if suffix not in TABLES:
-        lines = (json.dumps({**{k: v[i] for k, v in kept.items()}, **r}, ensure_ascii=False, default=str) + "\n"
-                 for i, r in enumerate(results))
-        atomic_write_bytes(path, "".join(lines).encode("utf-8"))
+        lines = "".join(json.dumps({**{k: v[i] for k, v in kept.items()}, **r}, ensure_ascii=False, default=str) + "\n"
+                        for i, r in enumerate(results))
+        if str(path) == STDOUT:
+            sys.stdout.write(lines)
+            sys.stdout.flush()
+        else:
+            atomic_write_bytes(path, lines.encode("utf-8"))
         return
     rows = [{**{k: v[i] for k, v in kept.items()}, "text": r["text"], "label": r["label"], "score": r["score"],
              **{f"p({lb})": r["probabilities"][lb] for lb in labels}} for i, r in enumerate(results)]

@@ -51,8 +51,15 @@ def atomic_write_text(path: Path, text: str) -> None:
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """``atomic_write_text`` for bytes."""
+    """``atomic_write_text`` for bytes. A symbolic link is kept and the file it names replaced; a pipe or device
+    (``/dev/stdout``, a fifo) is written into, as a rename would replace it by a plain file."""
     path = Path(path)
+    if path.exists() and not path.is_file() and not path.is_dir():  # both follow links
+        with open(path, "wb") as fh:
+            fh.write(data)
+        return
+    if path.is_symlink():
+        path = Path(os.path.realpath(path))
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:

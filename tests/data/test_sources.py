@@ -108,8 +108,8 @@ def test_a_row_with_an_unquoted_separator_is_refused_instead_of_cut(tmp_path):
     with pytest.raises(LightftError, match=r"^.*x\.csv row 2 has 3 fields for the header's 2: a text holding a comma "
                                            r"must be quoted, e.g. \"good, fun\"; quote it"):
         read_table(tmp_path / "x.csv")
-    (tmp_path / "y.tsv").write_text("text\tlabel\ngood fun\tpos\t\n")  # a trailing separator: read as it is
-    assert read_table(tmp_path / "y.tsv") == {"text": ["good fun"], "label": ["pos"]}
+    (tmp_path / "y.tsv").write_text("text\tlabel\ngood fun\tpos\t\n\t\n \t\n")  # a trailing separator: read as
+    assert read_table(tmp_path / "y.tsv") == {"text": ["good fun"], "label": ["pos"]}  # it is; empty rows skipped
 
 
 def test_long_csv_fields_byte_order_marks_json_arrays_and_empty_parquet(tmp_path):

@@ -115,6 +115,7 @@ def _read_rows(path: Path, suffix: str) -> list[dict[str, Any]] | Table:
             rows = list(reader)
             _check_delimiter(path, reader.fieldnames or [], rows, delimiter)
             _check_extra_fields(path, reader.fieldnames or [], rows, delimiter)
+            rows = [row for row in rows if any(value and value.strip() for value in row.values())]  # "," lines
     return rows
 
 
