@@ -732,3 +732,20 @@ def test_predict_shows_progress_for_a_file_only(fast, tmp_path, capsys, monkeypa
     for argv in (["good film"], ["--file", str(texts), "--quiet"]):
         code, out, err = run_cli(["predict", str(run.path), *argv], capsys)
         assert (code, err) == (0, "") and out.startswith("label\tscore")
+
+
+def test_a_gold_label_column_is_read_as_training_read_its_labels(fast, tmp_path, capsys):
+    """A csv's labels are text ("1"); the run's classes are the numbers training made of them, so the gold column
+    written beside the predictions holds numbers too, and input_label == label compares like with like."""
+    import lightft
+
+    data = tmp_path / "numbered"
+    write_jsonl(data / "train.jsonl", [{"text": r["text"], "label": int(r["label"] == "pos")}
+                                       for r in synthetic_rows(60, seed=3)])
+    run = lightft.train(method="head", **{**fast, "data": str(data)})
+    new = tmp_path / "new.csv"
+    new.write_text("text,label\ngood great film, 1\nawful boring plot,0\nno gold here,\n")
+    code, out, err = run_cli(["predict", str(run.path), "--file", str(new), "--output", "-"], capsys)
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert code == 0 and [r["input_label"] for r in rows] == [1, 0, ""] and all(type(r["label"]) is int for r in rows)
+    assert lightft.read_inputs(new).columns["label"] == [" 1", "0", ""]  # without a run: as the file has them

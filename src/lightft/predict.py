@@ -203,7 +203,7 @@ def read_inputs(path: str | Path, text_column: str | None = None, run: str | Pat
         raise LightftError(f"cannot read {path}: expected a .txt, .jsonl, .jsonl.gz, .csv, .tsv or .parquet file, or - "
                            "for standard input")
     table = read_table(path)
-    trained = [] if text_column is not None or run is None else _trained_text_columns(run)
+    trained = [] if text_column is not None or run is None else _trained_columns(run, "text")
     column = next((c for c in trained if c in table), None) or \
         _pick_column(table, text_column, TEXT_DEFAULTS, "text", "--text-column")
     texts = list(table[column])
@@ -211,15 +211,23 @@ def read_inputs(path: str | Path, text_column: str | None = None, run: str | Pat
         if not isinstance(t, str) or not t.strip():
             found = "an empty text" if isinstance(t, str) or t is None else f"{_a(type(t).__name__)}, not a text,"
             raise LightftError(f"row {i + 1} of {path} has {found} in column {column!r}; fill it in or drop the row")
-    return Inputs(texts, {name: list(values) for name, values in table.items() if name != column})
+    columns = {name: list(values) for name, values in table.items() if name != column}
+    gold = next((c for c in (_trained_columns(run, "label") if run is not None else []) if c in columns), None)
+    if gold is not None:  # read as training read its labels: a csv's "1" is the class 1 that predict names
+        from lightft.data.prepare import _as_name, _label_kind, _missing, _whole
+
+        kind = _label_kind(LabelMap.load(rundir.require_run_dir(run) / rundir.LABELS))
+        columns[gold] = [v if _missing(v) or not isinstance(v, (str, int, float)) else
+                         (int(v) if _whole(v) else v) if kind is int else _as_name(v) for v in columns[gold]]
+    return Inputs(texts, columns)
 
 
-def _trained_text_columns(run: str | Path) -> list[str]:
-    """The text column a run was told (config.yaml) and the one it found (metrics.json), in that order."""
+def _trained_columns(run: str | Path, role: str) -> list[str]:
+    """The ``role`` ("text" or "label") column a run was told (config.yaml) and the one it found (metrics.json)."""
     path = rundir.require_run_dir(run)
-    told = TrainConfig.of_run(path).text_column
+    told = getattr(TrainConfig.of_run(path), f"{role}_column")
     try:
-        found = rundir.read_json(path / rundir.METRICS)["data"]["text_column"]
+        found = rundir.read_json(path / rundir.METRICS)["data"][f"{role}_column"]
     except (OSError, ValueError, KeyError, TypeError):
         found = None
     return [c for c in (told, found) if isinstance(c, str)]
