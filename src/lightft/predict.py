@@ -214,11 +214,11 @@ def read_inputs(path: str | Path, text_column: str | None = None, run: str | Pat
     columns = {name: list(values) for name, values in table.items() if name != column}
     gold = next((c for c in (_trained_columns(run, "label") if run is not None else []) if c in columns), None)
     if gold is not None:  # read as training read its labels: a csv's "1" is the class 1 that predict names
-        from lightft.data.prepare import _as_name, _label_kind, _missing, _whole
+        from lightft.data.prepare import _as_int, _as_name, _label_kind, _missing, _whole
 
         kind = _label_kind(LabelMap.load(rundir.require_run_dir(run) / rundir.LABELS))
         columns[gold] = [v if _missing(v) or not isinstance(v, (str, int, float)) else
-                         (int(v) if _whole(v) else v) if kind is int else _as_name(v) for v in columns[gold]]
+                         (_as_int(v) if _whole(v) else v) if kind is int else _as_name(v) for v in columns[gold]]
     return Inputs(texts, columns)
 
 

@@ -104,10 +104,16 @@ def _missing(v: Any) -> bool:
 
 
 def _whole(v: Any) -> bool:
-    """1, 1.0, "1" or " -3 " as csv gives, or a bool; not "--3" or "²", which int() refuses."""
+    """1, 1.0, "1", " -3 " or "1.0" as csv gives (pandas writes a column with gaps as floats), or a bool; not "--3",
+    "1.5" or "²"."""
     if isinstance(v, str):
-        return re.fullmatch(r"[+-]?[0-9]+", v.strip()) is not None
+        return re.fullmatch(r"[+-]?[0-9]+(\.0*)?", v.strip()) is not None
     return isinstance(v, int) or (isinstance(v, float) and v.is_integer())
+
+
+def _as_int(v: Any) -> int:
+    """The int of a value ``_whole`` accepts."""
+    return int(v.strip().split(".")[0]) if isinstance(v, str) else int(v)
 
 
 def _as_name(v: Any) -> str:
@@ -140,9 +146,9 @@ def _normalise_labels(values: list[Any], split: str, column: str, like: type | N
         return [_as_name(v) for v in values]
     numbers = [_whole(v) for v in values]
     if like is int:  # whole numbers match train's; anything else is reported as a class train never had
-        return [int(v.strip()) if isinstance(v, str) and n else int(v) if n else _as_name(v) for v, n in zip(values, numbers)]
+        return [_as_int(v) if n else _as_name(v) for v, n in zip(values, numbers)]
     if all(numbers):
-        return [int(v.strip()) if isinstance(v, str) else int(v) for v in values]
+        return [_as_int(v) for v in values]
     if any(numbers) and not all(isinstance(v, str) for v in values):
         number = values[numbers.index(True)]
         word = values[numbers.index(False)]
