@@ -452,6 +452,7 @@ def test_class_weights_balance_the_training_loss(fast, tmp_path):
     assert yaml.safe_load((even.path / "config.yaml").read_text())["class_weights"] == "balanced"
     assert re.search(r"seed 42, precision auto( \(\w+\))?, class weights balanced\.", (even.path / "report.md").read_text())
     assert "class weights" not in (plain.path / "report.md").read_text()
+    assert "| epoch | train loss (class-weighted) | val accuracy |" in (even.path / "report.md").read_text()
 
     rows = synthetic_rows(240, seed=5)
     data = tmp_path / "skewed"

@@ -98,7 +98,8 @@ def render_report(metrics: dict, config: dict) -> str:
     hist_rows = [[h["epoch"], "—" if h["train_loss"] is None else f"{h['train_loss']:.4f}", pct(h["validation"]["accuracy"]), pct(h["validation"]["macro_f1"]),
                   "—" if h["validation"]["loss"] is None else f"{h['validation']['loss']:.4f}", "best" if h["epoch"] == train["best_epoch"] else "diverged" if h.get("diverged") else ""] for h in metrics["history"]]
     out += ["## Training history", "", markdown_table(
-        ["epoch", "train loss", "val accuracy", "val macro-F1", "val loss", "note"], hist_rows), ""]
+        ["epoch", "train loss" + (" (class-weighted)" if config.get("class_weights", "none") != "none" else ""),
+         "val accuracy", "val macro-F1", "val loss", "note"], hist_rows), ""]
     if train.get("interrupted"):
         out += [f"Training was interrupted after epoch {len(metrics['history'])} of {config.get('epochs', '?')}; "
                 f"epoch {train['best_epoch']}, the best so far, is the result.", ""]
